@@ -1,0 +1,311 @@
+package engine
+
+import (
+	crand "crypto/rand"
+	"math/rand/v2"
+	"time"
+)
+
+// actor owns one product. Only its goroutine touches its state (before Start,
+// the replaying goroutine does); other goroutines read the published counts.
+type actor struct {
+	e          *Engine
+	id         uint64
+	name       string
+	priceCents int64
+	maxPerHold int64
+
+	inbox chan *command
+	quit  chan struct{}
+	free  chan *batch // batches not in flight; the actor waits here when all are
+
+	// state, owned by the actor goroutine
+	counts    counts
+	holds     map[[16]byte]holdState
+	orders    map[uint64]orderState
+	deadlines deadlineHeap
+	rng       *rand.ChaCha8 // a CSPRNG: hold secrets must be unguessable
+
+	published countsPub
+}
+
+// batchesInFlightMax bounds the batches one actor has handed to the journal
+// and not yet seen acknowledged.
+const batchesInFlightMax = 16
+
+func newActor(e *Engine, r *record) *actor {
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		panic("engine: no system randomness: " + err.Error())
+	}
+	a := &actor{
+		e:          e,
+		id:         r.product,
+		name:       r.name,
+		priceCents: r.priceCents,
+		maxPerHold: r.maxPerHold,
+		inbox:      make(chan *command, e.cfg.InboxCap),
+		quit:       make(chan struct{}),
+		free:       make(chan *batch, batchesInFlightMax),
+		counts:     counts{total: r.qty, available: r.qty},
+		holds:      make(map[[16]byte]holdState),
+		orders:     make(map[uint64]orderState),
+		rng:        rand.NewChaCha8(seed),
+	}
+	for i := 0; i < batchesInFlightMax; i++ {
+		b := &batch{a: a}
+		b.onDurable = b.durable
+		a.free <- b
+	}
+	a.published.store(a.counts)
+	return a
+}
+
+// view is the product as clients see it, from the published (durable) counts.
+func (a *actor) view() Product {
+	c := a.published.load()
+	return Product{ID: a.id, Name: a.name, PriceCents: a.priceCents, MaxPerHold: a.maxPerHold,
+		TotalStock: c.total, Available: c.available, Reserved: c.reserved, Sold: c.sold}
+}
+
+// call hands c to the actor and waits for its answer. A full inbox is
+// answered at once with CodeOverloaded rather than queueing without bound.
+func (a *actor) call(c *command) {
+	select {
+	case a.inbox <- c:
+	default:
+		c.code = CodeOverloaded
+		return
+	}
+	<-c.done
+}
+
+// run is the actor's loop: take what is waiting, apply it, hand the records to
+// the journal as one batch, and go on without waiting for the fsync.
+func (a *actor) run() {
+	defer a.e.actorsWG.Done()
+	timer := a.e.clock.NewTimer(a.untilNextDeadline())
+	defer timer.Stop()
+	for {
+		select {
+		case c := <-a.inbox:
+			a.step(c)
+		case <-timer.C():
+			a.step(nil)
+		case <-a.quit:
+			a.drainOnQuit()
+			return
+		}
+		timer.Reset(a.untilNextDeadline())
+	}
+}
+
+// drainOnQuit refuses what is still queued and waits until every batch in
+// flight is acknowledged, so that Stop returns with all answers sent.
+func (a *actor) drainOnQuit() {
+	for {
+		select {
+		case c := <-a.inbox:
+			c.code = CodeShuttingDown
+			c.done <- struct{}{}
+			continue
+		default:
+		}
+		break
+	}
+	for i := 0; i < batchesInFlightMax; i++ {
+		<-a.free
+	}
+}
+
+// idleWait is how long an actor with no deadline sleeps before checking again.
+const idleWait = time.Hour
+
+func (a *actor) untilNextDeadline() time.Duration {
+	if len(a.deadlines) == 0 {
+		return idleWait
+	}
+	d := time.Duration(a.deadlines[0].atNanos - a.e.clock.Now().UnixNano())
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// batchCommandsMax bounds the commands one step applies, so that one batch
+// (and the latency of its first command) stays bounded under any load.
+const batchCommandsMax = 1024
+
+func (a *actor) step(first *command) {
+	b := <-a.free
+	nowNanos := a.e.clock.Now().UnixNano()
+	a.expire(nowNanos, b)
+	if first != nil {
+		a.handle(first, nowNanos, b)
+	drain:
+		for len(b.cmds) < batchCommandsMax {
+			select {
+			case c := <-a.inbox:
+				a.handle(c, nowNanos, b)
+			default:
+				break drain
+			}
+		}
+	}
+	if len(b.cmds) == 0 && len(b.offsets) == 0 {
+		a.free <- b
+		return
+	}
+	b.counts = a.counts
+	a.e.journal.Submit(b.records(), b.onDurable)
+}
+
+// expire releases holds and orders whose deadline has passed, as records.
+func (a *actor) expire(nowNanos int64, b *batch) {
+	for n := 0; len(a.deadlines) > 0 && a.deadlines[0].atNanos <= nowNanos && n < batchCommandsMax; n++ {
+		d := a.deadlines.pop()
+		if d.orderID == 0 {
+			h, ok := a.holds[d.secret]
+			if ok && h.status == HoldActive && h.expiresNanos <= nowNanos {
+				a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, secret: d.secret})
+			}
+			continue
+		}
+		o, ok := a.orders[d.orderID]
+		if ok && o.status == OrderPending && o.deadlineNanos == d.atNanos {
+			a.emit(b, &record{kind: recOrderTimedOut, atNanos: nowNanos, product: a.id, orderID: d.orderID})
+		}
+	}
+}
+
+// emit applies r and adds it to b, so that it is made durable with b.
+func (a *actor) emit(b *batch, r *record) (applied bool) {
+	b.add(r)
+	return a.apply(r)
+}
+
+// handle answers one command, emitting the records it causes into b. The
+// answer is released when b is durable.
+func (a *actor) handle(c *command, nowNanos int64, b *batch) {
+	b.cmds = append(b.cmds, c)
+	switch c.kind {
+	case cmdHold:
+		a.handleHold(c, nowNanos, b)
+	case cmdGetHold:
+		h, ok := a.holds[c.secret]
+		if !ok {
+			c.code = CodeHoldNotFound
+			return
+		}
+		c.hold = a.holdView(c.secret, h, nowNanos)
+	case cmdOrder:
+		a.handleOrder(c, nowNanos, b)
+	case cmdGetOrder:
+		o, ok := a.orders[c.orderID]
+		if !ok {
+			c.code = CodeOrderNotFound
+			return
+		}
+		c.order = a.orderView(c.orderID, o)
+	case cmdPayment:
+		if _, ok := a.orders[c.orderID]; !ok {
+			panic("engine: payment routed to an actor that does not own the order")
+		}
+		r := record{kind: recPaymentApplied, atNanos: nowNanos, product: a.id, orderID: c.orderID,
+			success: c.payment.Success, reason: c.payment.FailureReason, key: c.keyEntry.key}
+		c.applied = a.emit(b, &r)
+		c.order = a.orderView(c.orderID, a.orders[c.orderID])
+	case cmdRestock:
+		a.emit(b, &record{kind: recProductRestocked, atNanos: nowNanos, product: a.id, qty: c.qty})
+		c.product = a.liveView()
+	}
+}
+
+func (a *actor) handleHold(c *command, nowNanos int64, b *batch) {
+	switch {
+	case c.qty < 1:
+		c.code = CodeInvalidArgument
+	case c.qty > a.maxPerHold:
+		c.code = CodeQtyAboveMax
+	case c.qty > a.counts.available:
+		c.code = CodeInsufficientStock
+		c.available = a.counts.available
+		if c.keyEntry != nil {
+			a.emit(b, &record{kind: recHoldRejected, atNanos: nowNanos, product: a.id, qty: c.qty,
+				available: c.available, key: c.keyEntry.key})
+		}
+	default:
+		r := record{kind: recHoldCreated, atNanos: nowNanos, product: a.id, qty: c.qty,
+			deadline: nowNanos + int64(a.e.cfg.HoldTTL)}
+		a.newSecret(&r.secret)
+		if c.keyEntry != nil {
+			r.key = c.keyEntry.key
+		}
+		a.emit(b, &r)
+		c.hold = a.holdView(r.secret, a.holds[r.secret], nowNanos)
+	}
+}
+
+func (a *actor) newSecret(dst *[16]byte) {
+	for {
+		lo, hi := a.rng.Uint64(), a.rng.Uint64()
+		for i := 0; i < 8; i++ {
+			dst[i] = byte(lo >> (8 * i))
+			dst[8+i] = byte(hi >> (8 * i))
+		}
+		if _, taken := a.holds[*dst]; !taken {
+			return
+		}
+	}
+}
+
+func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
+	h, ok := a.holds[c.secret]
+	if !ok {
+		c.code = CodeHoldNotFound
+		return
+	}
+	switch {
+	case h.status == HoldOrdered:
+		c.order = a.orderView(h.orderID, a.orders[h.orderID])
+		return
+	case h.status == HoldExpired:
+		c.code = CodeHoldExpired
+		return
+	case h.expiresNanos <= nowNanos:
+		// Expired by the clock before its timer ran: release it now.
+		a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, secret: c.secret})
+		c.code = CodeHoldExpired
+		return
+	}
+	r := record{kind: recOrderCreated, atNanos: nowNanos, product: a.id, secret: c.secret,
+		orderID: a.e.lastOrderID.Add(1)}
+	if a.e.cfg.OrderTTL > 0 {
+		r.deadline = nowNanos + int64(a.e.cfg.OrderTTL)
+	}
+	a.emit(b, &r)
+	c.created = true
+	c.order = a.orderView(r.orderID, a.orders[r.orderID])
+}
+
+func (a *actor) holdView(secret [16]byte, h holdState, nowNanos int64) Hold {
+	status := h.status
+	if status == HoldActive && h.expiresNanos <= nowNanos {
+		status = HoldExpired // its expiry record is on its way
+	}
+	return Hold{Token: HoldToken{ProductID: a.id, Secret: secret}, ProductID: a.id, Qty: h.qty,
+		ExpiresAt: time.Unix(0, h.expiresNanos).UTC(), Status: status, OrderID: h.orderID}
+}
+
+func (a *actor) orderView(id uint64, o orderState) Order {
+	return Order{ID: id, ProductID: a.id, Qty: o.qty, AmountCents: o.amountCents, Status: o.status,
+		Token: HoldToken{ProductID: a.id, Secret: o.secret}, CreatedAt: time.Unix(0, o.createdNanos).UTC(),
+		UpdatedAt: time.Unix(0, o.updatedNanos).UTC(), FailureReason: o.failureReason}
+}
+
+// liveView is the product with the actor's current (maybe not yet durable)
+// counts, for answers that are released only once durable.
+func (a *actor) liveView() Product {
+	return Product{ID: a.id, Name: a.name, PriceCents: a.priceCents, MaxPerHold: a.maxPerHold,
+		TotalStock: a.counts.total, Available: a.counts.available, Reserved: a.counts.reserved, Sold: a.counts.sold}
+}

@@ -1,0 +1,251 @@
+package engine
+
+// This file is the engine's request API, called by the transport from its
+// request goroutines. Every answer is released only once the records it
+// depends on are durable.
+
+// Products appends every product, ordered by id, to dst.
+func (e *Engine) Products(dst []Product) []Product {
+	for _, a := range e.products.Load().ordered {
+		dst = append(dst, a.view())
+	}
+	return dst
+}
+
+// Product returns one product, read without a round trip to its actor.
+func (e *Engine) Product(id uint64) (Product, bool) {
+	a := e.actor(id)
+	if a == nil {
+		return Product{}, false
+	}
+	return a.view(), true
+}
+
+// CreateHold reserves qty units of a product. With an idempotency key, a
+// repeat of the same request gets the first answer (Replayed set), a
+// different request under the key gets CodeKeyReused, and concurrent repeats
+// reserve once.
+func (e *Engine) CreateHold(productID uint64, qty int64, key []byte) HoldReply {
+	if code := e.refuse(); code != OK {
+		return HoldReply{Code: code}
+	}
+	a := e.actor(productID)
+	switch {
+	case a == nil:
+		return HoldReply{Code: CodeProductNotFound}
+	case qty < 1:
+		return HoldReply{Code: CodeInvalidArgument}
+	case qty > a.maxPerHold:
+		return HoldReply{Code: CodeQtyAboveMax}
+	}
+	var ke *keyEntry
+	if len(key) > 0 {
+		var outcome keyOutcome
+		ke, outcome = e.holdKeys.begin(key, holdFingerprint(productID, qty))
+		switch outcome {
+		case keyMismatch:
+			return HoldReply{Code: CodeKeyReused}
+		case keyFull:
+			return HoldReply{Code: CodeKeyTableFull}
+		case keyReplay:
+			e.stats.HoldsReplayed.Add(1)
+			r := ke.hold
+			r.Replayed = true
+			return r
+		}
+	}
+	c := getCommand(cmdHold)
+	c.qty = qty
+	c.keyEntry = ke
+	a.call(c)
+	reply := HoldReply{Code: c.code, Hold: c.hold, Available: c.available}
+	putCommand(c)
+	if ke != nil {
+		if reply.Code == OK || reply.Code == CodeInsufficientStock {
+			e.holdKeys.finish(ke)
+		} else {
+			e.holdKeys.abort(ke)
+		}
+	}
+	return reply
+}
+
+// GetHold returns a hold as it is now.
+func (e *Engine) GetHold(t HoldToken) (Hold, Code) {
+	if code := e.refuse(); code != OK {
+		return Hold{}, code
+	}
+	a := e.actor(t.ProductID)
+	if a == nil {
+		return Hold{}, CodeHoldNotFound
+	}
+	c := getCommand(cmdGetHold)
+	c.secret = t.Secret
+	a.call(c)
+	h, code := c.hold, c.code
+	putCommand(c)
+	return h, code
+}
+
+// CreateOrder turns an active hold into a pending order; a hold makes at
+// most one order, and asking again returns it (Created false).
+func (e *Engine) CreateOrder(t HoldToken) OrderReply {
+	if code := e.refuse(); code != OK {
+		return OrderReply{Code: code}
+	}
+	a := e.actor(t.ProductID)
+	if a == nil {
+		return OrderReply{Code: CodeHoldNotFound}
+	}
+	c := getCommand(cmdOrder)
+	c.secret = t.Secret
+	a.call(c)
+	reply := OrderReply{Code: c.code, Order: c.order, Created: c.created}
+	putCommand(c)
+	return reply
+}
+
+// GetOrder returns an order as it is now.
+func (e *Engine) GetOrder(id uint64) (Order, Code) {
+	if code := e.refuse(); code != OK {
+		return Order{}, code
+	}
+	pid, ok := e.orders.product(id)
+	if !ok {
+		return Order{}, CodeOrderNotFound
+	}
+	c := getCommand(cmdGetOrder)
+	c.orderID = id
+	e.actor(pid).call(c)
+	o, code := c.order, c.code
+	putCommand(c)
+	return o, code
+}
+
+// ApplyPayment applies a payment provider's report under its idempotency key
+// (required). An order that does not exist yet gets the event queued durably
+// and applied the moment the order is created.
+func (e *Engine) ApplyPayment(p Payment, key []byte) PaymentReply {
+	if code := e.refuse(); code != OK {
+		return PaymentReply{Code: code}
+	}
+	if len(key) == 0 || p.OrderID == 0 {
+		return PaymentReply{Code: CodeInvalidArgument}
+	}
+	ke, outcome := e.webhookKeys.begin(key, paymentFingerprint(p.OrderID, p.Success, p.FailureReason))
+	switch outcome {
+	case keyMismatch:
+		return PaymentReply{Code: CodeKeyReused}
+	case keyFull:
+		return PaymentReply{Code: CodeKeyTableFull}
+	case keyReplay:
+		e.stats.WebhooksReplayed.Add(1)
+		r := ke.payment
+		r.Replayed = true
+		return r
+	}
+	reply := e.deliverPayment(p, ke)
+	if reply.Code == OK {
+		e.webhookKeys.finish(ke)
+	} else {
+		e.webhookKeys.abort(ke)
+	}
+	return reply
+}
+
+func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
+	s := e.orders.shard(p.OrderID)
+	s.mu.Lock()
+	pid, exists := s.owner[p.OrderID]
+	if !exists {
+		// The mutex is held until the record is submitted: see orderDir.
+		if e.orders.queuedCount.Load() >= e.orders.queuedMax {
+			s.mu.Unlock()
+			return PaymentReply{Code: CodeTooManyQueued}
+		}
+		nowNanos := e.clock.Now().UnixNano()
+		r := record{kind: recWebhookQueued, atNanos: nowNanos, orderID: p.OrderID, success: p.Success,
+			reason: p.FailureReason, key: ke.key, deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
+		reply := e.queueWebhookLocked(s, &r)
+		wait := e.submit(&r)
+		s.mu.Unlock()
+		if err := wait(); err != nil {
+			return PaymentReply{Code: CodeJournalFailed}
+		}
+		return reply
+	}
+	s.mu.Unlock()
+	c := getCommand(cmdPayment)
+	c.orderID = p.OrderID
+	c.payment = p
+	c.keyEntry = ke
+	e.actor(pid).call(c)
+	reply := PaymentReply{Code: c.code, OrderID: p.OrderID, Status: c.order.Status, Applied: c.applied}
+	putCommand(c)
+	return reply
+}
+
+// queueWebhookLocked applies a queued-webhook record; the caller holds the
+// order id's shard mutex.
+func (e *Engine) queueWebhookLocked(s *orderShard, r *record) PaymentReply {
+	e.orders.queueLocked(s, r.orderID, queuedWebhook{success: r.success, reason: r.reason, deadlineNanos: r.deadline})
+	reply := PaymentReply{Code: OK, OrderID: r.orderID, Queued: true}
+	e.webhookKeys.remember(r.key, paymentFingerprint(r.orderID, r.success, r.reason), r.atNanos, nil, &reply)
+	e.stats.WebhooksQueued.Add(1)
+	return reply
+}
+
+// CreateProduct creates a product (admin API and seeding). A zero ID gets
+// the next free id.
+func (e *Engine) CreateProduct(spec ProductSpec) (Product, Code) {
+	if code := e.refuse(); code != OK {
+		return Product{}, code
+	}
+	if spec.MaxPerHold == 0 {
+		spec.MaxPerHold = DefaultMaxPerHold
+	}
+	if spec.Name == "" || spec.PriceCents < 0 || spec.TotalStock < 0 || spec.MaxPerHold < 1 {
+		return Product{}, CodeInvalidArgument
+	}
+	e.productsMu.Lock()
+	defer e.productsMu.Unlock()
+	set := e.products.Load()
+	if spec.ID == 0 {
+		spec.ID = 1
+		if n := len(set.ordered); n > 0 {
+			spec.ID = set.ordered[n-1].id + 1
+		}
+	} else if set.byID[spec.ID] != nil {
+		return Product{}, CodeProductExists
+	}
+	r := record{kind: recProductCreated, atNanos: e.clock.Now().UnixNano(), product: spec.ID, name: spec.Name,
+		priceCents: spec.PriceCents, qty: spec.TotalStock, maxPerHold: spec.MaxPerHold}
+	if err := e.submit(&r)(); err != nil {
+		return Product{}, CodeJournalFailed
+	}
+	a := e.addProduct(&r)
+	if e.started {
+		e.startActor(a)
+	}
+	return a.view(), OK
+}
+
+// Restock adds qty units to a product's total and available stock.
+func (e *Engine) Restock(productID uint64, qty int64) (Product, Code) {
+	if code := e.refuse(); code != OK {
+		return Product{}, code
+	}
+	a := e.actor(productID)
+	if a == nil {
+		return Product{}, CodeProductNotFound
+	}
+	if qty < 1 {
+		return Product{}, CodeInvalidArgument
+	}
+	c := getCommand(cmdRestock)
+	c.qty = qty
+	a.call(c)
+	p, code := c.product, c.code
+	putCommand(c)
+	return p, code
+}

@@ -1,0 +1,136 @@
+package engine
+
+import "fmt"
+
+// apply changes the actor's state by one record. It is the only code that
+// does, live and in replay alike, so the two cannot diverge. It reports, for
+// a payment record, whether the payment changed its order.
+func (a *actor) apply(r *record) (applied bool) {
+	switch r.kind {
+	case recProductRestocked:
+		a.counts.total += r.qty
+		a.counts.available += r.qty
+	case recHoldCreated:
+		a.applyHoldCreated(r)
+	case recHoldRejected:
+		reply := HoldReply{Code: CodeInsufficientStock, Available: r.available}
+		a.e.holdKeys.remember(r.key, holdFingerprint(a.id, r.qty), r.atNanos, &reply, nil)
+	case recHoldExpired:
+		h := a.mustHold(r)
+		h.status = HoldExpired
+		a.holds[r.secret] = h
+		a.counts.available += h.qty
+		a.counts.reserved -= h.qty
+		a.e.stats.HoldsExpired.Add(1)
+	case recOrderCreated:
+		a.applyOrderCreated(r)
+	case recPaymentApplied:
+		applied = a.applyPayment(r.orderID, r.success, r.reason, r.atNanos)
+		o := a.orders[r.orderID]
+		reply := PaymentReply{Code: OK, OrderID: r.orderID, Status: o.status, Applied: applied}
+		a.e.webhookKeys.remember(r.key, paymentFingerprint(r.orderID, r.success, r.reason), r.atNanos, nil, &reply)
+		if applied {
+			a.e.stats.WebhooksApplied.Add(1)
+		} else {
+			a.e.stats.WebhooksNotApplied.Add(1)
+		}
+	case recOrderTimedOut:
+		o, ok := a.orders[r.orderID]
+		if !ok || o.status != OrderPending {
+			panic(fmt.Sprintf("engine: order %d timed out while not pending", r.orderID))
+		}
+		a.cancel(r.orderID, o, FailureReasonPaymentTimeout, r.atNanos)
+		a.e.stats.OrdersTimedOut.Add(1)
+	default:
+		panic(fmt.Sprintf("engine: record kind %d applied to an actor", r.kind))
+	}
+	a.counts.check(a.id)
+	return applied
+}
+
+func (a *actor) mustHold(r *record) holdState {
+	h, ok := a.holds[r.secret]
+	if !ok || h.status != HoldActive {
+		panic(fmt.Sprintf("engine: record kind %d for product %d names a hold that is not active", r.kind, a.id))
+	}
+	return h
+}
+
+func (a *actor) applyHoldCreated(r *record) {
+	if r.qty < 1 || r.qty > a.counts.available {
+		panic(fmt.Sprintf("engine: hold of %d units with %d available on product %d", r.qty, a.counts.available, a.id))
+	}
+	a.counts.available -= r.qty
+	a.counts.reserved += r.qty
+	h := holdState{qty: r.qty, expiresNanos: r.deadline, status: HoldActive}
+	a.holds[r.secret] = h
+	a.deadlines.push(deadline{atNanos: r.deadline, secret: r.secret})
+	a.e.stats.HoldsCreated.Add(1)
+	if r.key != "" {
+		reply := HoldReply{Code: OK, Hold: a.holdView(r.secret, h, r.atNanos)}
+		a.e.holdKeys.remember(r.key, holdFingerprint(a.id, r.qty), r.atNanos, &reply, nil)
+	}
+}
+
+// applyOrderCreated turns an active hold into a pending order and applies
+// the webhooks that were queued for the order's id before it existed. Which
+// webhooks those are is fixed by the log's order (see orderDir), so replay
+// takes the same ones.
+func (a *actor) applyOrderCreated(r *record) {
+	h := a.mustHold(r)
+	h.status = HoldOrdered
+	h.orderID = r.orderID
+	a.holds[r.secret] = h
+	a.orders[r.orderID] = orderState{qty: h.qty, amountCents: h.qty * a.priceCents, status: OrderPending,
+		secret: r.secret, createdNanos: r.atNanos, updatedNanos: r.atNanos, deadlineNanos: r.deadline}
+	a.e.noteOrderID(r.orderID)
+	if r.deadline != 0 {
+		a.deadlines.push(deadline{atNanos: r.deadline, orderID: r.orderID})
+	}
+	a.e.stats.OrdersCreated.Add(1)
+	for _, ev := range a.e.orders.publish(r.orderID, a.id) {
+		if ev.deadlineNanos > r.atNanos && a.applyPayment(r.orderID, ev.success, ev.reason, r.atNanos) {
+			a.e.stats.WebhooksApplied.Add(1)
+		}
+	}
+}
+
+// applyPayment applies a payment result to a pending order. A final order
+// never changes; a success for a cancelled order is money taken for nothing,
+// reported for a refund.
+func (a *actor) applyPayment(orderID uint64, success bool, reason string, atNanos int64) bool {
+	o, ok := a.orders[orderID]
+	if !ok {
+		panic(fmt.Sprintf("engine: payment for order %d unknown to product %d", orderID, a.id))
+	}
+	if o.status != OrderPending {
+		if success && o.status == OrderCancelled {
+			a.e.stats.RefundsNeeded.Add(1)
+			if !a.e.replaying && a.e.cfg.OnRefundNeeded != nil {
+				a.e.cfg.OnRefundNeeded(orderID, a.id)
+			}
+		}
+		return false
+	}
+	if !success {
+		a.cancel(orderID, o, reason, atNanos)
+		a.e.stats.OrdersCancelled.Add(1)
+		return true
+	}
+	o.status = OrderPaid
+	o.updatedNanos = atNanos
+	a.orders[orderID] = o
+	a.counts.reserved -= o.qty
+	a.counts.sold += o.qty
+	a.e.stats.OrdersPaid.Add(1)
+	return true
+}
+
+func (a *actor) cancel(orderID uint64, o orderState, reason string, atNanos int64) {
+	o.status = OrderCancelled
+	o.failureReason = reason
+	o.updatedNanos = atNanos
+	a.orders[orderID] = o
+	a.counts.reserved -= o.qty
+	a.counts.available += o.qty
+}

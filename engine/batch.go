@@ -1,0 +1,84 @@
+package engine
+
+import "sync/atomic"
+
+// batch is what one actor step hands to the journal: the encoded records,
+// the commands whose answers wait for them, and the counts to publish once
+// they are durable. An actor owns batchesInFlightMax batches and reuses them.
+type batch struct {
+	a         *actor
+	buf       []byte   // the encoded records, back to back
+	offsets   []int    // end of each record in buf
+	recs      [][]byte // views of buf, one per record
+	cmds      []*command
+	counts    counts
+	onDurable func(error) // b.durable, bound once so Submit allocates nothing
+}
+
+func (b *batch) add(r *record) {
+	b.buf = appendRecord(b.buf, r)
+	b.offsets = append(b.offsets, len(b.buf))
+}
+
+func (b *batch) records() [][]byte {
+	b.recs = b.recs[:0]
+	start := 0
+	for _, end := range b.offsets {
+		b.recs = append(b.recs, b.buf[start:end:end])
+		start = end
+	}
+	return b.recs
+}
+
+// durable runs when the journal has made b durable (err == nil) or failed to.
+// It publishes the counts first, so that a read issued after an answer is
+// received sees that answer's effect, then releases the answers.
+func (b *batch) durable(err error) {
+	if err == nil {
+		b.a.published.store(b.counts)
+	} else {
+		b.a.e.failed.Store(true)
+	}
+	for i, c := range b.cmds {
+		if err != nil {
+			c.code = CodeJournalFailed
+		}
+		b.cmds[i] = nil
+		c.done <- struct{}{} // c belongs to its caller from here on
+	}
+	b.cmds = b.cmds[:0]
+	b.buf = b.buf[:0]
+	b.offsets = b.offsets[:0]
+	b.a.free <- b
+}
+
+// countsPub publishes an actor's counts to readers on other goroutines
+// without a lock: a sequence lock whose writer is whoever acknowledges the
+// actor's batches (one at a time, in order). Readers retry while a write is
+// under way, so they never see a torn mix of two batches.
+type countsPub struct {
+	seq                              atomic.Uint64
+	total, available, reserved, sold atomic.Int64
+}
+
+func (p *countsPub) store(c counts) {
+	p.seq.Add(1)
+	p.total.Store(c.total)
+	p.available.Store(c.available)
+	p.reserved.Store(c.reserved)
+	p.sold.Store(c.sold)
+	p.seq.Add(1)
+}
+
+func (p *countsPub) load() counts {
+	for {
+		s := p.seq.Load()
+		if s&1 == 1 {
+			continue
+		}
+		c := counts{total: p.total.Load(), available: p.available.Load(), reserved: p.reserved.Load(), sold: p.sold.Load()}
+		if p.seq.Load() == s {
+			return c
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds the engine's limits and collaborators. Start from
+// DefaultConfig; every limit has a name and a default.
+type Config struct {
+	HoldTTL            time.Duration // how long a hold reserves its units
+	OrderTTL           time.Duration // payment window of a pending order; 0 turns it off
+	QueuedWebhookTTL   time.Duration // how long a webhook for a missing order waits
+	QueuedWebhooksMax  int           // webhooks waiting at once; beyond: CodeTooManyQueued
+	IdempotencyKeyTTL  time.Duration // how long answers are remembered under their key
+	IdempotencyKeysMax int           // keys remembered at once per namespace; beyond: CodeKeyTableFull
+	InboxCap           int           // commands queued per product; beyond: CodeOverloaded
+	SweepInterval      time.Duration // how often forgotten keys and stale queued webhooks are dropped
+
+	Clock   Clock
+	Journal Journal
+
+	// OnRefundNeeded, if set, is called (from an actor goroutine, so it must
+	// not block) when a success arrives for an order already cancelled.
+	OnRefundNeeded func(orderID, productID uint64)
+}
+
+// DefaultConfig is API.md's defaults, with the system clock and no journal.
+func DefaultConfig() Config {
+	return Config{
+		HoldTTL:            2 * time.Minute,
+		OrderTTL:           15 * time.Minute,
+		QueuedWebhookTTL:   time.Hour,
+		QueuedWebhooksMax:  100_000,
+		IdempotencyKeyTTL:  24 * time.Hour,
+		IdempotencyKeysMax: 10_000_000,
+		InboxCap:           4096,
+		SweepInterval:      time.Minute,
+		Clock:              SystemClock{},
+	}
+}
+
+// Stats counts what the engine did since it started (replay included).
+type Stats struct {
+	HoldsCreated, HoldsExpired, HoldsReplayed                  atomic.Int64
+	OrdersCreated, OrdersPaid, OrdersCancelled, OrdersTimedOut atomic.Int64
+	WebhooksApplied, WebhooksNotApplied, WebhooksQueued        atomic.Int64
+	WebhooksReplayed, RefundsNeeded, RecordsReplayed           atomic.Int64
+}
+
+// Engine is the flash sale: one actor per product, a journal behind them.
+// Use: New, Replay every logged record, Start, Seed, serve, Stop.
+type Engine struct {
+	cfg     Config
+	clock   Clock
+	journal Journal
+
+	productsMu sync.Mutex // serialises product creation only
+	products   atomic.Pointer[productSet]
+
+	holdKeys    *keyTable
+	webhookKeys *keyTable
+	orders      *orderDir
+	lastOrderID atomic.Uint64
+
+	stats     Stats
+	replaying bool // true until Start; read by actors only after Start
+	started   bool
+	stopping  atomic.Bool
+	failed    atomic.Bool
+
+	actorsWG    sync.WaitGroup
+	janitorQuit chan struct{}
+	janitorDone chan struct{}
+}
+
+// productSet is an immutable snapshot of the products, replaced on creation,
+// so that lookups on the hot path take no lock.
+type productSet struct {
+	byID    map[uint64]*actor
+	ordered []*actor // by id
+}
+
+// New makes an engine in its replay phase.
+func New(cfg Config) *Engine {
+	if cfg.Journal == nil {
+		panic("engine: Config.Journal is nil")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.HoldTTL <= 0 || cfg.QueuedWebhookTTL <= 0 || cfg.IdempotencyKeyTTL <= 0 || cfg.OrderTTL < 0 ||
+		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeysMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 {
+		panic(fmt.Sprintf("engine: invalid config %+v", cfg))
+	}
+	e := &Engine{
+		cfg:         cfg,
+		clock:       cfg.Clock,
+		journal:     cfg.Journal,
+		holdKeys:    newKeyTable(cfg.IdempotencyKeysMax),
+		webhookKeys: newKeyTable(cfg.IdempotencyKeysMax),
+		orders:      newOrderDir(cfg.QueuedWebhooksMax),
+		replaying:   true,
+	}
+	e.products.Store(&productSet{byID: map[uint64]*actor{}})
+	return e
+}
+
+// Stats returns the engine's live counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Replay applies one logged record. Call it for every record, in log order,
+// from one goroutine, before Start.
+func (e *Engine) Replay(rec []byte) (err error) {
+	if e.started {
+		return errors.New("engine: Replay after Start")
+	}
+	var r record
+	if err := decodeRecord(rec, &r); err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("engine: record kind %d does not apply: %v", r.kind, p)
+		}
+	}()
+	e.stats.RecordsReplayed.Add(1)
+	switch r.kind {
+	case recProductCreated:
+		if e.actor(r.product) != nil {
+			return fmt.Errorf("engine: product %d created twice in the log", r.product)
+		}
+		e.addProduct(&r)
+	case recWebhookQueued:
+		s := e.orders.shard(r.orderID)
+		s.mu.Lock()
+		e.queueWebhookLocked(s, &r)
+		s.mu.Unlock()
+	default:
+		a := e.actor(r.product)
+		if a == nil {
+			return fmt.Errorf("engine: record kind %d names unknown product %d", r.kind, r.product)
+		}
+		a.apply(&r)
+	}
+	return nil
+}
+
+// Start ends replay and starts the actors. Holds and orders whose deadline
+// passed while the process was down are released at once, as records.
+func (e *Engine) Start() {
+	if e.started {
+		panic("engine: Start twice")
+	}
+	e.replaying = false
+	e.started = true
+	for _, a := range e.products.Load().ordered {
+		e.startActor(a)
+	}
+	e.janitorQuit = make(chan struct{})
+	e.janitorDone = make(chan struct{})
+	go e.janitor()
+}
+
+func (e *Engine) startActor(a *actor) {
+	a.published.store(a.counts)
+	e.actorsWG.Add(1)
+	go a.run()
+}
+
+// Stop refuses new commands, answers those queued with CodeShuttingDown and
+// returns once every answer in flight has been released. Stop the transport
+// first: a command submitted after Stop returns is never answered.
+func (e *Engine) Stop() {
+	if !e.started || e.stopping.Swap(true) {
+		return
+	}
+	close(e.janitorQuit)
+	<-e.janitorDone
+	for _, a := range e.products.Load().ordered {
+		close(a.quit)
+	}
+	e.actorsWG.Wait()
+}
+
+// Seed creates specs if the log held nothing: a seed catalog is loaded only
+// into an empty data directory. It reports whether it created anything.
+func (e *Engine) Seed(specs []ProductSpec) (bool, error) {
+	if e.stats.RecordsReplayed.Load() > 0 || len(e.products.Load().ordered) > 0 {
+		return false, nil
+	}
+	for _, s := range specs {
+		if _, code := e.CreateProduct(s); code != OK {
+			return false, fmt.Errorf("engine: seeding product %d %q: %s", s.ID, s.Name, code)
+		}
+	}
+	return true, nil
+}
+
+func (e *Engine) actor(id uint64) *actor { return e.products.Load().byID[id] }
+
+// addProduct creates the product's actor from its record and publishes it.
+func (e *Engine) addProduct(r *record) *actor {
+	a := newActor(e, r)
+	old := e.products.Load()
+	next := &productSet{byID: make(map[uint64]*actor, len(old.byID)+1), ordered: make([]*actor, 0, len(old.ordered)+1)}
+	for id, x := range old.byID {
+		next.byID[id] = x
+	}
+	next.byID[a.id] = a
+	next.ordered = append(append(next.ordered, old.ordered...), a)
+	sort.Slice(next.ordered, func(i, j int) bool { return next.ordered[i].id < next.ordered[j].id })
+	e.products.Store(next)
+	return a
+}
+
+// noteOrderID keeps lastOrderID at the largest id in use, so ids are never
+// reused for the life of the log.
+func (e *Engine) noteOrderID(id uint64) {
+	for {
+		cur := e.lastOrderID.Load()
+		if id <= cur || e.lastOrderID.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
+// refuse returns the code that refuses every command now, or OK.
+func (e *Engine) refuse() Code {
+	if e.stopping.Load() {
+		return CodeShuttingDown
+	}
+	if e.failed.Load() {
+		return CodeJournalFailed
+	}
+	return OK
+}
+
+// submit hands a record made outside any actor (product creation, queued
+// webhooks) to the journal; the returned function waits until it is durable.
+func (e *Engine) submit(r *record) (wait func() error) {
+	errc := make(chan error, 1)
+	e.journal.Submit([][]byte{appendRecord(nil, r)}, func(err error) { errc <- err })
+	return func() error {
+		err := <-errc
+		if err != nil {
+			e.failed.Store(true)
+		}
+		return err
+	}
+}
+
+func (e *Engine) janitor() {
+	defer close(e.janitorDone)
+	t := e.clock.NewTimer(e.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.janitorQuit:
+			return
+		case <-t.C():
+			e.sweep(e.clock.Now())
+			t.Reset(e.cfg.SweepInterval)
+		}
+	}
+}
+
+// sweep forgets idempotency keys past their retention and queued webhooks
+// past their deadline. Neither changes an answer: a forgotten key's request
+// would be new anyway, and a stale queued webhook would not be applied.
+func (e *Engine) sweep(now time.Time) {
+	cutoff := now.Add(-e.cfg.IdempotencyKeyTTL).UnixNano()
+	e.holdKeys.sweep(cutoff)
+	e.webhookKeys.sweep(cutoff)
+	e.orders.sweep(now.UnixNano())
+}
+
+// CheckInvariant verifies the stock arithmetic of every product's published
+// counts, for tests and audits.
+func (e *Engine) CheckInvariant() error {
+	for _, a := range e.products.Load().ordered {
+		c := a.published.load()
+		if c.available < 0 || c.reserved < 0 || c.sold < 0 || c.total != c.available+c.reserved+c.sold {
+			return fmt.Errorf("product %d: total=%d available=%d reserved=%d sold=%d", a.id, c.total, c.available, c.reserved, c.sold)
+		}
+	}
+	return nil
+}
