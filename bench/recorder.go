@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// errorKey identifies one kind of unsuccessful answer: the HTTP status (0 for
+// a transport error, no answer at all) and the contract's error code.
+type errorKey struct {
+	status int
+	code   string
+}
+
+// endpointShard holds one endpoint's figures within one recorder shard.
+type endpointShard struct {
+	requests int64
+	latency  *hdrhistogram.Histogram // allocated on first use
+	byStatus map[int]int64
+	byError  map[errorKey]int64
+}
+
+// recorderShard is the part of a recorder that a subset of workers writes
+// to; its mutex is rarely contended because workers are spread over shards.
+type recorderShard struct {
+	mu        sync.Mutex
+	endpoints [endpointCount]endpointShard
+	// interval* are drained by the progress line once a second.
+	intervalLatency  *hdrhistogram.Histogram
+	intervalRequests int64
+	intervalFailures int64
+}
+
+// recorder collects every request's latency, status and error code. It is
+// safe for concurrent use; each worker writes to the shard it was given.
+type recorder struct {
+	shards []*recorderShard
+}
+
+// recorderShardsMax bounds memory: each endpoint histogram is about 140 KB.
+const recorderShardsMax = 16
+
+// newRecorder returns a recorder with enough shards for workerCount workers.
+func newRecorder(workerCount int) *recorder {
+	n := workerCount
+	if n > recorderShardsMax {
+		n = recorderShardsMax
+	}
+	if n < 1 {
+		n = 1
+	}
+	r := &recorder{shards: make([]*recorderShard, n)}
+	for i := range r.shards {
+		r.shards[i] = &recorderShard{intervalLatency: newLatencyHistogram()}
+	}
+	return r
+}
+
+// shard returns the shard that worker number workerID writes to.
+func (r *recorder) shard(workerID int) *recorderShard {
+	return r.shards[workerID%len(r.shards)]
+}
+
+// record adds one request. status 0 means the request got no answer;
+// errCode is the contract's "error" field for non-2xx answers (may be empty).
+// errCode is copied only the first time a given (status, code) pair is seen.
+func (s *recorderShard) record(ep Endpoint, status int, errCode []byte, latency time.Duration) {
+	s.mu.Lock()
+	e := &s.endpoints[ep]
+	e.requests++
+	if e.latency == nil {
+		e.latency = newLatencyHistogram()
+		e.byStatus = make(map[int]int64)
+		e.byError = make(map[errorKey]int64)
+	}
+	recordLatency(e.latency, latency)
+	recordLatency(s.intervalLatency, latency)
+	s.intervalRequests++
+	e.byStatus[status]++
+	if status < 200 || status >= 300 {
+		if status == 0 || status >= 500 {
+			s.intervalFailures++
+		}
+		e.byError[errorKey{status, string(errCode)}]++
+	}
+	s.mu.Unlock()
+}
+
+// intervalSnapshot is what the progress line shows for the last second.
+type intervalSnapshot struct {
+	requests int64
+	failures int64
+	p99Micros int64
+}
+
+// drainInterval returns and resets the figures gathered since the last call.
+func (r *recorder) drainInterval() intervalSnapshot {
+	merged := newLatencyHistogram()
+	var snap intervalSnapshot
+	for _, s := range r.shards {
+		s.mu.Lock()
+		merged.Merge(s.intervalLatency)
+		s.intervalLatency.Reset()
+		snap.requests += s.intervalRequests
+		snap.failures += s.intervalFailures
+		s.intervalRequests, s.intervalFailures = 0, 0
+		s.mu.Unlock()
+	}
+	if merged.TotalCount() > 0 {
+		snap.p99Micros = merged.ValueAtQuantile(99)
+	}
+	return snap
+}
+
+// endpointTotals is one endpoint's figures merged over all shards.
+type endpointTotals struct {
+	requests int64
+	latency  *hdrhistogram.Histogram
+	byStatus map[int]int64
+	byError  map[errorKey]int64
+}
+
+// totals merges all shards. Call it after the workers have stopped.
+func (r *recorder) totals() [endpointCount]endpointTotals {
+	var out [endpointCount]endpointTotals
+	for ep := range out {
+		out[ep] = endpointTotals{
+			latency:  newLatencyHistogram(),
+			byStatus: make(map[int]int64),
+			byError:  make(map[errorKey]int64),
+		}
+	}
+	for _, s := range r.shards {
+		s.mu.Lock()
+		for ep := range s.endpoints {
+			e := &s.endpoints[ep]
+			if e.requests == 0 {
+				continue
+			}
+			t := &out[ep]
+			t.requests += e.requests
+			t.latency.Merge(e.latency)
+			for k, v := range e.byStatus {
+				t.byStatus[k] += v
+			}
+			for k, v := range e.byError {
+				t.byError[k] += v
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+)
+
+// fillLoadFigures copies the recorder's totals into res.
+func fillLoadFigures(res *Result, rec *recorder) {
+	totals := rec.totals()
+	all := newLatencyHistogram()
+	res.Endpoints = res.Endpoints[:0]
+	for ep, t := range totals {
+		if t.requests == 0 {
+			continue
+		}
+		all.Merge(t.latency)
+		res.Requests += t.requests
+		byStatus := make(map[string]int64, len(t.byStatus))
+		for s, n := range t.byStatus {
+			byStatus[strconv.Itoa(s)] = n
+		}
+		res.Endpoints = append(res.Endpoints, EndpointResult{
+			Endpoint:       Endpoint(ep).String(),
+			Requests:       t.requests,
+			RequestsPerSec: perSec(t.requests, res.DurationSec),
+			Latency:        summarize(t.latency),
+			ByStatus:       byStatus,
+		})
+		for k, n := range t.byError {
+			res.Errors = append(res.Errors, ErrorCount{Endpoint: Endpoint(ep).String(), Status: k.status, Code: k.code, Count: n})
+		}
+	}
+	sort.Slice(res.Errors, func(i, j int) bool {
+		a, b := res.Errors[i], res.Errors[j]
+		if a.Endpoint != b.Endpoint {
+			return a.Endpoint < b.Endpoint
+		}
+		if a.Status != b.Status {
+			return a.Status < b.Status
+		}
+		return a.Code < b.Code
+	})
+	res.Latency = summarize(all)
+	res.RequestsPerSec = perSec(res.Requests, res.DurationSec)
+	res.OpsPerSec = perSec(res.Ops, res.DurationSec)
+}
+
+func perSec(n int64, sec float64) float64 {
+	if sec <= 0 {
+		return 0
+	}
+	return float64(n) / sec
+}
+
+// WriteJSON writes res, indented, to path.
+func WriteJSON(path string, res *Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// WriteTable prints res for people.
+func WriteTable(out io.Writer, res *Result) {
+	mode := "closed loop"
+	if res.Mode == "open" {
+		mode = fmt.Sprintf("open loop at %.0f ops/s", res.RatePerSec)
+	}
+	fmt.Fprintf(out, "flashbench %s against %s: %s, %d conns, %.1f s, seed %d\n",
+		res.Workload, res.Target, mode, res.Conns, res.DurationSec, res.Seed)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "endpoint\trequests\treq/s\tp50\tp90\tp99\tp99.9\tmax\t")
+	row := func(name string, n int64, rate float64, l LatencySummary) {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, n, rate,
+			formatMicros(l.P50Micros), formatMicros(l.P90Micros), formatMicros(l.P99Micros),
+			formatMicros(l.P999Micros), formatMicros(l.MaxMicros))
+	}
+	for _, e := range res.Endpoints {
+		row(e.Endpoint, e.Requests, e.RequestsPerSec, e.Latency)
+	}
+	row("all", res.Requests, res.RequestsPerSec, res.Latency)
+	tw.Flush()
+	fmt.Fprintf(out, "ops: %d (%.0f/s)", res.Ops, res.OpsPerSec)
+	if res.Mode == "open" {
+		fmt.Fprintf(out, ", missed arrivals: %d", res.MissedArrivals)
+	}
+	fmt.Fprintln(out)
+	if len(res.Errors) > 0 {
+		fmt.Fprintln(out, "non-2xx answers:")
+		for _, e := range res.Errors {
+			status := strconv.Itoa(e.Status)
+			if e.Status == 0 {
+				status = "no answer"
+			}
+			fmt.Fprintf(out, "  %-28s %-9s %-26s %d\n", e.Endpoint, status, e.Code, e.Count)
+		}
+	}
+	writeWorkloadFigures(out, res)
+	writeAudit(out, res.Audit)
+}
+
+func writeWorkloadFigures(out io.Writer, res *Result) {
+	if h := res.Hot; h != nil {
+		fmt.Fprintf(out, "hot: product %d, stock %d, granted %d (equals stock: %v), unknown %d, expired %d\n",
+			h.ProductID, h.StockAtStart, h.UnitsGranted, h.GrantedEqualsStock, h.UnitsUnknown, h.UnitsExpired)
+		if h.SoldOut {
+			fmt.Fprintf(out, "hot: sold out after %.1f ms (last grant at %.1f ms); after sell-out %d 409s, %.0f/s, %.1f%% of answers\n",
+				h.SellOutMillis, h.LastGrantMillis, h.RejectsAfterSold, h.RejectsPerSecAfter, 100*h.RejectShareAfter)
+		} else {
+			fmt.Fprintln(out, "hot: did not sell out")
+		}
+	}
+	if c := res.Checkout; c != nil {
+		fmt.Fprintf(out, "checkout: %d flows, holds %d granted / %d rejected, %d orders (%d re-posted), payments %d success / %d failure\n",
+			c.Flows, c.HoldsGranted, c.HoldsRejected, c.OrdersCreated, c.OrderRetries, c.PaymentsSuccess, c.PaymentsFailure)
+		fmt.Fprintf(out, "checkout: duplicates %d sequential / %d concurrent, %d contrary events, %d early webhooks (%d resolved)\n",
+			c.DuplicatesSequential, c.DuplicatesConcurrent, c.ContraryEvents, c.EarlyWebhooks, c.EarlyWebhooksResolved)
+		fmt.Fprintf(out, "checkout: verified %d orders: %d paid, %d cancelled, %d pending; lost payments %d, doubled payments %d\n",
+			c.OrdersVerified, c.OrdersPaid, c.OrdersCancelled, c.OrdersPending, c.LostPayments, c.DoubledPayments)
+	}
+	if c := res.Ceiling; c != nil {
+		if c.Ratio > 0 {
+			fmt.Fprintf(out, "ceiling: %.0f req/s (p99 %s); this run reached %.1f%% of it\n",
+				c.RequestsPerSec, formatMicros(c.Latency.P99Micros), 100*c.Ratio)
+		} else {
+			fmt.Fprintf(out, "ceiling: %.0f req/s (p99 %s) against a constant-response fasthttp server\n",
+				c.RequestsPerSec, formatMicros(c.Latency.P99Micros))
+		}
+	}
+}
+
+func writeAudit(out io.Writer, a AuditResult) {
+	if a.OK {
+		fmt.Fprintf(out, "audit: OK (%d products checked)\n", len(a.Products))
+		return
+	}
+	fmt.Fprintf(out, "audit: FAILED, %d violations\n", a.ViolationCount)
+	for _, v := range a.Violations {
+		fmt.Fprintln(out, "  -", v)
+	}
+	if int64(len(a.Violations)) < a.ViolationCount {
+		fmt.Fprintf(out, "  … and %d more\n", a.ViolationCount-int64(len(a.Violations)))
+	}
+}

@@ -1,0 +1,71 @@
+// Command flashbench puts a flash sale load on any server that implements
+// the flash sale HTTP contract, reports latency and throughput, and audits
+// the server's stock arithmetic at the end. It exits 1 when the audit finds
+// a violation and 2 when the run cannot be carried out.
+//
+//	flashbench --url http://127.0.0.1:8080 --workload hot --product 1 --duration 10s --conns 64
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flashsale/flashsale/bench"
+)
+
+func main() {
+	bench.RunCeilingChildIfAsked()
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args, runs the benchmark and returns the exit code.
+func run(args []string) int {
+	fs := flag.NewFlagSet("flashbench", flag.ContinueOnError)
+	var cfg bench.Config
+	var ratio string
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&cfg.Workload, "workload", "browse", "one of "+strings.Join(bench.WorkloadNames(), ", "))
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long the load runs")
+	fs.IntVar(&cfg.Conns, "conns", 64, "concurrent clients and connections")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of every random choice")
+	fs.Float64Var(&cfg.RatePerSec, "rate", 0, "open loop: operations per second (0 = closed loop)")
+	fs.Int64Var(&cfg.ProductID, "product", 0, "hot/checkout: product id (0: create one with --admin-token; checkout: else all products)")
+	fs.Int64Var(&cfg.HotStock, "stock", 1000, "hot: stock of the product it creates")
+	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("FLASHSALE_ADMIN_TOKEN"), "admin bearer token (default $FLASHSALE_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("FLASHSALE_WEBHOOK_SECRET"), "sign webhooks with this secret (default $FLASHSALE_WEBHOOK_SECRET)")
+	fs.Float64Var(&cfg.SuccessShare, "success", 0.8, "checkout: share of payments that succeed")
+	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
+	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", false, "also run ceiling with the same shape and report the ratio")
+	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "flashbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	var err error
+	if cfg.BrowseWeight, cfg.CheckoutWeight, err = bench.ParseRatio(ratio); err != nil {
+		fmt.Fprintln(os.Stderr, "flashbench:", err)
+		return 2
+	}
+	cfg.Progress = bench.IsTerminal(os.Stdout)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench.Run(ctx, cfg, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flashbench:", err)
+		return 2
+	}
+	if !res.Audit.OK {
+		return 1
+	}
+	return 0
+}
