@@ -9,7 +9,7 @@ import (
 // damage. Zero-filled and cut tails cost next to nothing; only a large tail
 // of random garbage can exhaust it, and then Open errs on the safe side and
 // reports corruption instead of guessing "torn tail".
-const resyncBudgetBytes = 1 << 30
+var resyncBudgetBytes int64 = 1 << 30 // a variable so tests can shrink it
 
 // damage locates the first entry of the log that fails its checks.
 type damage struct {
@@ -86,7 +86,7 @@ func scanIntact(data []byte, from int, budget *int64, countAll bool) (count uint
 // intactAfter counts intact frames after dmg in all segments (stopping at
 // the first unless countAll).
 func intactAfter(segs []segmentFile, dmg *damage, buf []byte, countAll bool) (count uint64, exhausted bool, _ []byte, err error) {
-	budget := int64(resyncBudgetBytes)
+	budget := resyncBudgetBytes
 	for i := dmg.seg; i < len(segs); i++ {
 		if buf, err = readFileInto(buf, segs[i].path); err != nil {
 			return 0, false, buf, err
