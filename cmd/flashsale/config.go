@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// config is the server's configuration: API.md's flag table plus the log's
+// escape hatch. Every flag can also come from FLASHSALE_<NAME> (upper case,
+// dashes as underscores); a flag on the command line wins over its variable.
+type config struct {
+	addr               string
+	dataDir            string
+	seedFile           string
+	holdTTL            time.Duration
+	orderTTL           time.Duration
+	queuedWebhookTTL   time.Duration
+	fsync              string
+	webhookSecret      string
+	adminToken         string
+	logLevel           string
+	logFormat          string
+	walTruncateCorrupt bool
+}
+
+const envPrefix = "FLASHSALE_"
+
+// envName is the environment variable of a flag: --hold-ttl is FLASHSALE_HOLD_TTL.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads args, then the environment (through getenv) for every
+// flag not given, then checks the values.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("flashsale", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of the write-ahead log")
+	fs.StringVar(&c.seedFile, "seed", "", "JSON catalog [{id,name,price_cents,total_stock,max_per_hold}] loaded into an empty data directory (default: built-in demo catalog)")
+	fs.DurationVar(&c.holdTTL, "hold-ttl", 2*time.Minute, "hold lifetime")
+	fs.DurationVar(&c.orderTTL, "order-ttl", 15*time.Minute, "payment window of a pending order; 0 turns it off")
+	fs.DurationVar(&c.queuedWebhookTTL, "queued-webhook-ttl", time.Hour, "how long a webhook for a not-yet-created order waits")
+	fs.StringVar(&c.fsync, "fsync", "always", "always: every 2xx is fsynced; never: faster, loses recent acknowledged work on a machine crash")
+	fs.StringVar(&c.webhookSecret, "webhook-secret", "", "turns on X-Signature checks on the payment webhook")
+	fs.StringVar(&c.adminToken, "admin-token", "", "turns on the admin endpoints (Authorization: Bearer <token>)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "zerolog level: trace, debug, info, warn, error, fatal, panic, disabled")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
+	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
+	fs.Usage = func() {
+		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	return c, c.check()
+}
+
+func (c *config) check() error {
+	var errs []error
+	if c.holdTTL <= 0 {
+		errs = append(errs, errors.New("--hold-ttl must be positive"))
+	}
+	if c.orderTTL < 0 {
+		errs = append(errs, errors.New("--order-ttl must be 0 (off) or positive"))
+	}
+	if c.queuedWebhookTTL <= 0 {
+		errs = append(errs, errors.New("--queued-webhook-ttl must be positive"))
+	}
+	if c.fsync != "always" && c.fsync != "never" {
+		errs = append(errs, fmt.Errorf("--fsync must be always or never, not %q", c.fsync))
+	}
+	if c.logFormat != "json" && c.logFormat != "console" {
+		errs = append(errs, fmt.Errorf("--log-format must be json or console, not %q", c.logFormat))
+	}
+	if _, err := zerolog.ParseLevel(c.logLevel); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %v", err))
+	}
+	if c.dataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	return errors.Join(errs...)
+}

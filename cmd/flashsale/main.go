@@ -1,0 +1,186 @@
+// Command flashsale is the flash sale checkout server: the engine behind its
+// HTTP API, made durable by the write-ahead log in --data-dir.
+//
+// Startup: open the log (repairing a torn tail, refusing mid-log damage) →
+// replay it into a fresh engine → start the log's committer and the engine's
+// actors → seed an empty data directory → listen. /healthz answers only
+// once the listener is up, so only after replay. SIGINT or SIGTERM: stop
+// accepting, finish the requests in flight, stop the engine, flush and close
+// the log, exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wal"
+	"github.com/rs/zerolog"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after a signal; the engine answers whatever is left with shutting_down.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole server; it returns the exit code. It serves until ctx
+// is done (a signal) or the listener fails.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flashsale: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+
+	specs := demoCatalog
+	if cfg.seedFile != "" {
+		if specs, err = loadSeed(cfg.seedFile); err != nil {
+			log.Error().Err(err).Msg("cannot load the seed catalog")
+			return 1
+		}
+	}
+	if cfg.fsync == "never" {
+		log.Warn().Msg("--fsync=never: answers are sent before the log is on disk; " +
+			"a machine crash or power loss can lose acknowledged holds, orders and payments")
+	}
+
+	walDir := filepath.Join(cfg.dataDir, "wal")
+	wlog, err := wal.Open(walDir, wal.Options{NoSync: cfg.fsync == "never", TruncateCorrupt: cfg.walTruncateCorrupt})
+	if err != nil {
+		var corrupt *wal.CorruptError
+		if errors.As(err, &corrupt) {
+			log.Error().Str("dir", corrupt.Dir).Str("segment", corrupt.Segment).Uint64("index", corrupt.Index).
+				Int64("offset", corrupt.Offset).Str("reason", corrupt.Reason).
+				Msg("the write-ahead log is damaged in the middle; refusing to start")
+			fmt.Fprintf(stderr, "flashsale: %v\n", err)
+			return 3
+		}
+		log.Error().Err(err).Str("dir", walDir).Msg("cannot open the write-ahead log")
+		return 1
+	}
+	reportRecovery(log, wlog.Recovery())
+
+	ecfg := engine.DefaultConfig()
+	ecfg.HoldTTL = cfg.holdTTL
+	ecfg.OrderTTL = cfg.orderTTL
+	ecfg.QueuedWebhookTTL = cfg.queuedWebhookTTL
+	ecfg.Journal = wlog
+	ecfg.OnRefundNeeded = transport.RefundLogger(log)
+	eng := engine.New(ecfg)
+
+	replayStart := time.Now()
+	if err := wlog.Replay(eng.Replay); err != nil {
+		log.Error().Err(err).Str("dir", walDir).Msg("cannot replay the write-ahead log")
+		_ = wlog.Close()
+		return 1
+	}
+	replay := time.Since(replayStart)
+	log.Info().Int64("records", eng.Stats().RecordsReplayed.Load()).Dur("replay", replay).Msg("log replayed")
+
+	wlog.Start()
+	eng.Start()
+	shutdownCore := func() int {
+		eng.Stop()
+		if err := wlog.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the write-ahead log failed")
+			return 1
+		}
+		return 0
+	}
+
+	seeded, err := eng.Seed(specs)
+	switch {
+	case err != nil:
+		log.Error().Err(err).Msg("cannot seed the catalog")
+		shutdownCore()
+		return 1
+	case seeded:
+		log.Info().Int("products", len(specs)).Bool("demo", cfg.seedFile == "").Msg("catalog seeded")
+	case cfg.seedFile != "":
+		log.Info().Str("seed", cfg.seedFile).Msg("data directory is not empty: seed file ignored")
+	}
+
+	srv := transport.New(eng, transport.Options{
+		Logger:         log,
+		WebhookSecret:  []byte(cfg.webhookSecret),
+		AdminToken:     cfg.adminToken,
+		ReplayDuration: replay,
+	})
+	registerWALMetrics(srv, wlog)
+	hs := srv.HTTPServer()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		log.Error().Err(err).Str("addr", cfg.addr).Msg("cannot listen")
+		shutdownCore()
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).
+		Bool("admin", cfg.adminToken != "").Bool("webhook_signatures", cfg.webhookSecret != "").
+		Dur("hold_ttl", cfg.holdTTL).Dur("order_ttl", cfg.orderTTL).Msg("listening")
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("signal received: shutting down")
+	case err := <-serveErr:
+		log.Error().Err(err).Msg("the listener failed")
+		code = 1
+	}
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	if err := hs.ShutdownWithContext(sctx); err != nil {
+		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
+	}
+	cancel()
+	if c := shutdownCore(); c != 0 {
+		code = c
+	}
+	log.Info().Int("exit_code", code).Msg("stopped")
+	return code
+}
+
+// reportRecovery logs what opening the log repaired.
+func reportRecovery(log zerolog.Logger, r wal.Recovery) {
+	if r.TornBytes > 0 {
+		log.Warn().Int64("bytes", r.TornBytes).Msg("cut a torn write from the end of the log (never acknowledged under --fsync=always)")
+	}
+	if r.Corrupt != nil {
+		log.Error().Str("segment", r.Corrupt.Segment).Uint64("index", r.Corrupt.Index).
+			Uint64("dropped_records", r.DroppedRecords).Int64("dropped_bytes", r.DroppedBytes).
+			Msg("--wal-truncate-corrupt: cut the log at mid-log damage; the dropped records are lost")
+	}
+}
+
+// newLogger builds the zerolog logger of --log-level and --log-format.
+func newLogger(cfg config, w io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(cfg.logLevel) // checked by parseConfig
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	out := w
+	if cfg.logFormat == "console" {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,42 @@
+package transport
+
+import "github.com/valyala/fasthttp"
+
+var (
+	contentTypeJSON       = []byte("application/json")
+	hdrIdempotentReplayed = []byte("Idempotent-Replayed")
+	hdrTrue               = []byte("true")
+)
+
+// writeJSON sets status and the JSON body. The body is copied into the
+// response, so body may be reused as soon as writeJSON returns.
+func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	ctx.Response.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
+	ctx.Response.SetBody(body)
+}
+
+// writeError answers with e, using sc's buffer.
+func writeError(ctx *fasthttp.RequestCtx, sc *scratch, e *apiError) {
+	sc.out = appendError(sc.out[:0], e)
+	if e.retryAfter {
+		ctx.Response.Header.SetCanonical(hdrRetryAfter, retryAfterSeconds)
+	}
+	writeJSON(ctx, e.status, sc.out)
+}
+
+// markReplayed adds API.md's replay header to an idempotent replay.
+func markReplayed(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetCanonical(hdrIdempotentReplayed, hdrTrue)
+}
+
+// readBody returns the request body, or answers 413 and reports false when
+// it is above API.md's 64 KiB.
+func readBody(ctx *fasthttp.RequestCtx, sc *scratch) ([]byte, bool) {
+	body := ctx.PostBody()
+	if len(body) > bodyBytesMax {
+		writeError(ctx, sc, &errBodyTooLarge)
+		return nil, false
+	}
+	return body, true
+}

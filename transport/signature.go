@@ -1,0 +1,89 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// signatureTolerance is how far a webhook's t may be from the server's clock
+// either way (API.md: 5 minutes), which bounds the replay window of a
+// captured request.
+const signatureTolerance = 5 * time.Minute
+
+// signatureTimestampDigitsMax keeps t parsable as int64 seconds.
+const signatureTimestampDigitsMax = 18
+
+// verifySignature checks an X-Signature header
+// "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">" against the
+// webhook secret. Several v1 entries are allowed (a provider rotating
+// secrets sends one per secret); one match is enough. Unknown entries are
+// ignored. The comparison is constant-time.
+func (s *Server) verifySignature(sc *scratch, header, body []byte) bool {
+	var ts []byte
+	var v1 [4][]byte
+	n := 0
+	for len(header) > 0 {
+		var part []byte
+		part, header, _ = bytes.Cut(header, []byte{','})
+		part = bytes.TrimSpace(part)
+		name, value, ok := bytes.Cut(part, []byte{'='})
+		switch {
+		case !ok:
+			return false
+		case string(name) == "t":
+			if ts != nil {
+				return false
+			}
+			ts = value
+		case string(name) == "v1" && n < len(v1):
+			v1[n] = value
+			n++
+		}
+	}
+	t, ok := parseUnixSeconds(ts)
+	if !ok || n == 0 {
+		return false
+	}
+	skew := s.now().Sub(time.Unix(t, 0))
+	if skew > signatureTolerance || skew < -signatureTolerance {
+		return false
+	}
+	if sc.mac == nil {
+		sc.mac = hmac.New(sha256.New, s.webhookSecret)
+	}
+	sc.mac.Reset()
+	sc.mac.Write(ts)
+	sc.mac.Write([]byte{'.'})
+	sc.mac.Write(body)
+	sum := sc.mac.Sum(sc.sum[:0])
+	match := false
+	for _, hexSig := range v1[:n] {
+		if len(hexSig) != 2*sha256.Size {
+			continue
+		}
+		if _, err := hex.Decode(sc.want[:], hexSig); err != nil {
+			continue
+		}
+		if hmac.Equal(sum, sc.want[:]) {
+			match = true
+		}
+	}
+	return match
+}
+
+func parseUnixSeconds(s []byte) (int64, bool) {
+	if len(s) == 0 || len(s) > signatureTimestampDigitsMax {
+		return 0, false
+	}
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
