@@ -90,8 +90,8 @@ func (s *recorderShard) record(ep Endpoint, status int, errCode []byte, latency 
 
 // intervalSnapshot is what the progress line shows for the last second.
 type intervalSnapshot struct {
-	requests int64
-	failures int64
+	requests  int64
+	failures  int64
 	p99Micros int64
 }
 

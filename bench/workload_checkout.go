@@ -13,7 +13,7 @@ import (
 // Shape of a checkout flow. Each share is the probability that one flow
 // includes that deliberate twist.
 const (
-	checkoutQtyMax        = 2    // units per hold: 1..min(this, max_per_hold)
+	checkoutQtyMax        = 2 // units per hold: 1..min(this, max_per_hold)
 	checkoutStockCreated  = 1_000_000
 	orderRetryShare       = 0.05 // post the hold token a second time
 	earlyWebhookShare     = 0.03 // send a webhook for an order id not created yet
@@ -309,10 +309,10 @@ func (c *checkoutWorkload) deliverConcurrently(w *worker, orderID int64, key, bo
 	answers := make([]webhookAnswer, concurrentDeliveries)
 	var wg sync.WaitGroup
 	for i := range answers {
+		sib := w.sibling(i) // created here: sibling is not safe for concurrent use
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sib := w.sibling(i)
 			r := sib.call(EndpointWebhook, methodPost, webhookPath, body, requestOptions{idempotencyKey: key, sign: true})
 			answers[i] = copyWebhookAnswer(&r)
 		}()

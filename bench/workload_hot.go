@@ -26,7 +26,7 @@ type hotWorkload struct {
 	unknown        atomic.Int64
 	soldOutNanos   atomic.Int64 // since start; 0 = not yet
 	lastGrantNanos atomic.Int64
-	afterAnswers   atomic.Int64 // answers received after sell-out
+	afterAnswers   atomic.Int64 // answers to requests sent after the sell-out was seen
 	afterRejects   atomic.Int64 // of which 409
 
 	tokensMu sync.Mutex
@@ -59,9 +59,11 @@ func (h *hotWorkload) setup(_ context.Context, env *runEnv) error {
 
 // op asks for one unit.
 func (h *hotWorkload) op(w *worker) {
+	// Only requests sent after the sell-out was seen count as after it: an
+	// earlier request may still be answered 201 later.
+	soldOut := h.soldOutNanos.Load() != 0
 	r := w.call(EndpointHoldCreate, methodPost, h.holdPath, h.holdBody, requestOptions{})
 	sinceStart := time.Since(h.start).Nanoseconds()
-	soldOut := h.soldOutNanos.Load() != 0
 	if soldOut && r.status != 0 {
 		h.afterAnswers.Add(1)
 	}
@@ -99,21 +101,12 @@ func (h *hotWorkload) progress() string {
 
 // finish checks granted units against the stock and fills res.Hot.
 func (h *hotWorkload) finish(_ context.Context, env *runEnv, res *Result) error {
-	after, err := env.control.getProduct(h.productID)
+	granted, unknown := h.granted.Load(), h.unknown.Load()
+	after, expired, err := h.settle(env, granted, unknown)
 	if err != nil {
 		return fmt.Errorf("hot audit: %w", err)
 	}
 	checkProductArithmetic(env.violations, "after the load", after)
-	granted, unknown := h.granted.Load(), h.unknown.Load()
-	committedDelta := (after.ReservedStock + after.SoldStock) - (h.before.ReservedStock + h.before.SoldStock)
-	expired := int64(0)
-	if committedDelta < granted {
-		// Holds may have expired during the run (a short --hold-ttl): ask.
-		expired, err = h.countExpired(env)
-		if err != nil {
-			return fmt.Errorf("hot audit: %w", err)
-		}
-	}
 	checkUnitsAgainstStock(env.violations, h.before, after, unitLedger{liveUnits: granted - expired, unknownUnits: unknown})
 	stock := h.before.AvailableStock + (after.TotalStock - h.before.TotalStock)
 	soldOutNanos := h.soldOutNanos.Load()
@@ -144,6 +137,45 @@ func (h *hotWorkload) finish(_ context.Context, env *runEnv, res *Result) error 
 	}
 	res.Hot = hr
 	return nil
+}
+
+// hotSettleAttempts bounds the audit's wait for expiring holds to settle.
+const (
+	hotSettleAttempts = 5
+	hotSettlePause    = 200 * time.Millisecond
+)
+
+// settle reads the product and, when the server counts fewer units than
+// were granted, the number of units whose hold expired. Holds may expire
+// while it asks (a short --hold-ttl), so it retries until the product's
+// counts did not move while the holds were read and the figures agree.
+func (h *hotWorkload) settle(env *runEnv, granted, unknown int64) (Product, int64, error) {
+	var after Product
+	var expired int64
+	for attempt := 0; attempt < hotSettleAttempts; attempt++ {
+		if attempt > 0 {
+			time.Sleep(hotSettlePause)
+		}
+		first, err := env.control.getProduct(h.productID)
+		if err != nil {
+			return first, 0, err
+		}
+		committed := (first.ReservedStock + first.SoldStock) - (h.before.ReservedStock + h.before.SoldStock)
+		if committed >= granted && committed <= granted+unknown {
+			return first, 0, nil
+		}
+		if expired, err = h.countExpired(env); err != nil {
+			return first, 0, err
+		}
+		if after, err = env.control.getProduct(h.productID); err != nil {
+			return after, 0, err
+		}
+		stable := after.ReservedStock+after.SoldStock == first.ReservedStock+first.SoldStock
+		if stable && committed >= granted-expired && committed <= granted-expired+unknown {
+			return after, expired, nil
+		}
+	}
+	return after, expired, nil
 }
 
 // countExpired asks the server about every granted hold and returns the

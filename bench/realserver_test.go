@@ -1,0 +1,268 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The real server, cmd/flashsale, is built once per test binary on first
+// use; tests that need it skip when it does not build.
+var realBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+func removeRealServerBuild() {
+	if realBuild.dir != "" {
+		_ = os.RemoveAll(realBuild.dir)
+	}
+}
+
+// realServerBinary returns the path of a fresh build of ./cmd/flashsale.
+func realServerBinary(t *testing.T) string {
+	t.Helper()
+	realBuild.once.Do(func() {
+		realBuild.dir, realBuild.err = os.MkdirTemp("", "flashbench-e2e-")
+		if realBuild.err != nil {
+			return
+		}
+		realBuild.bin = filepath.Join(realBuild.dir, "flashsale")
+		cmd := exec.Command("go", "build", "-o", realBuild.bin, "./cmd/flashsale")
+		cmd.Dir = ".."
+		realBuild.out, realBuild.err = cmd.CombinedOutput()
+	})
+	if realBuild.err != nil {
+		t.Skipf("the server (./cmd/flashsale) does not build yet, so the end-to-end run is skipped: %v\n%s", realBuild.err, realBuild.out)
+	}
+	return realBuild.bin
+}
+
+// seedProduct is one entry of the server's --seed file.
+type seedProduct struct {
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+	TotalStock int64  `json:"total_stock"`
+	MaxPerHold int64  `json:"max_per_hold"`
+}
+
+// e2eCatalog is the catalogue every end-to-end server starts with: a small
+// stock for hot, a deep one for checkout, and one for browsing.
+var e2eCatalog = []seedProduct{
+	{ID: 1, Name: "Hot Widget", PriceCents: 4999, TotalStock: 100, MaxPerHold: 1},
+	{ID: 2, Name: "Deep Widget", PriceCents: 1999, TotalStock: 1_000_000, MaxPerHold: 5},
+	{ID: 3, Name: "Plain Widget", PriceCents: 999, TotalStock: 500, MaxPerHold: 10},
+}
+
+const (
+	e2eWebhookSecret = "e2e-secret"
+	e2eAdminToken    = "e2e-admin"
+	e2eStartTimeout  = 20 * time.Second
+	e2eStopTimeout   = 15 * time.Second
+)
+
+// startRealServer starts cmd/flashsale on a free loopback port with a fresh
+// data directory, waits until GET /healthz answers 200, and stops it with
+// SIGTERM when the test ends (failing the test if it does not exit 0).
+func startRealServer(t *testing.T, extraArgs ...string) (baseURL string) {
+	t.Helper()
+	bin := realServerBinary(t)
+	dir := t.TempDir()
+	seed, err := json.Marshal(e2eCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedPath := filepath.Join(dir, "seed.json")
+	if err := os.WriteFile(seedPath, seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeLoopbackAddr(t)
+	args := append([]string{
+		"--addr", addr,
+		"--data-dir", filepath.Join(dir, "data"),
+		"--seed", seedPath,
+		"--webhook-secret", e2eWebhookSecret,
+		"--admin-token", e2eAdminToken,
+		"--log-level", "warn",
+	}, extraArgs...)
+	var logBuf bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: &logBuf}, &syncWriter{w: &logBuf}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { stopRealServer(t, cmd, exited, &logBuf) })
+	baseURL = "http://" + addr
+	deadline := time.Now().Add(e2eStartTimeout)
+	for {
+		resp, err := http.Get(baseURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return baseURL
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the server exited before it was healthy: %v\n%s", err, logBuf.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server was not healthy within %v\n%s", e2eStartTimeout, logBuf.String())
+		}
+	}
+}
+
+func stopRealServer(t *testing.T, cmd *exec.Cmd, exited chan error, logBuf *bytes.Buffer) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the server did not exit cleanly on SIGTERM: %v\n%s", err, logBuf.String())
+		}
+	case <-time.After(e2eStopTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Errorf("the server did not exit within %v of SIGTERM", e2eStopTimeout)
+	}
+}
+
+// syncWriter serialises writes from the child's stdout and stderr copiers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// runBench runs cfg quietly and fails the test if the run cannot be done.
+func runBench(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := Run(context.Background(), cfg, &out)
+	if err != nil {
+		t.Fatalf("run %s: %v\n%s", cfg.Workload, err, out.String())
+	}
+	t.Logf("%s", out.String())
+	return res
+}
+
+// requireCleanRun asserts zero violations and a non-zero throughput.
+func requireCleanRun(t *testing.T, res *Result) {
+	t.Helper()
+	if !res.Audit.OK || res.Audit.ViolationCount != 0 {
+		t.Errorf("audit found %d violations: %v", res.Audit.ViolationCount, res.Audit.Violations)
+	}
+	if res.Requests == 0 || res.RequestsPerSec <= 0 {
+		t.Errorf("throughput = %d requests, %.1f/s; want > 0", res.Requests, res.RequestsPerSec)
+	}
+}
+
+func e2eConfig(url, workload string) Config {
+	return Config{
+		URL: url, Workload: workload, Duration: 2 * time.Second, Conns: 16, Seed: 7,
+		WebhookSecret: e2eWebhookSecret,
+	}
+}
+
+func TestEndToEndHotSellsOutExactly(t *testing.T) {
+	url := startRealServer(t)
+	cfg := e2eConfig(url, "hot")
+	cfg.ProductID = 1
+	cfg.Conns = 32
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Hot == nil || !res.Hot.SoldOut || !res.Hot.GrantedEqualsStock || res.Hot.UnitsGranted != 100 {
+		t.Errorf("hot = %+v; want product 1's 100 units granted exactly, then sold out", res.Hot)
+	}
+}
+
+func TestEndToEndCheckoutVerifiesEveryOrder(t *testing.T) {
+	url := startRealServer(t)
+	cfg := e2eConfig(url, "checkout")
+	cfg.ProductID = 2
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	c := res.Checkout
+	if c == nil || c.OrdersCreated == 0 || c.OrdersVerified < c.OrdersCreated {
+		t.Fatalf("checkout = %+v; want orders created and each verified", c)
+	}
+	if c.LostPayments != 0 || c.DoubledPayments != 0 {
+		t.Errorf("lost %d, doubled %d payments; want 0", c.LostPayments, c.DoubledPayments)
+	}
+	if c.PaymentsSuccess == 0 || c.PaymentsFailure == 0 || c.DuplicatesSequential == 0 || c.DuplicatesConcurrent == 0 {
+		t.Errorf("checkout = %+v; want successes, failures and duplicates all exercised", c)
+	}
+}
+
+func TestEndToEndBrowse(t *testing.T) {
+	url := startRealServer(t)
+	requireCleanRun(t, runBench(t, e2eConfig(url, "browse")))
+}
+
+func TestEndToEndMixed(t *testing.T) {
+	url := startRealServer(t)
+	cfg := e2eConfig(url, "mixed")
+	cfg.BrowseWeight, cfg.CheckoutWeight = 3, 1
+	cfg.ProductID = 2
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Checkout == nil || res.Checkout.OrdersVerified == 0 {
+		t.Errorf("mixed made no verified orders: %+v", res.Checkout)
+	}
+}
+
+func TestEndToEndHotCreatesProductThroughAdminAPI(t *testing.T) {
+	url := startRealServer(t)
+	cfg := e2eConfig(url, "hot")
+	cfg.AdminToken = e2eAdminToken
+	cfg.HotStock = 50
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Hot == nil || res.Hot.ProductID <= int64(len(e2eCatalog)) || res.Hot.UnitsGranted != 50 {
+		t.Errorf("hot = %+v; want a new product whose 50 units are all granted", res.Hot)
+	}
+}
+
+func TestEndToEndHoldsExpireDuringHot(t *testing.T) {
+	url := startRealServer(t, "--hold-ttl", "300ms")
+	cfg := e2eConfig(url, "hot")
+	cfg.ProductID = 1
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Hot == nil || res.Hot.UnitsExpired == 0 || res.Hot.UnitsGranted <= 100 {
+		t.Errorf("hot = %+v; want holds expiring and their units granted again", res.Hot)
+	}
+}
+

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fakeConfig is a short run against the fake server.
+func fakeConfig(f *fakeServer, workload string) Config {
+	return Config{URL: f.url(), Workload: workload, Duration: 700 * time.Millisecond, Conns: 8, Seed: 3}
+}
+
+func TestHotAgainstFakeGrantsExactlyTheStock(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 40, 2: 10}, fakeFaults{})
+	cfg := fakeConfig(f, "hot")
+	cfg.ProductID = 1
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	h := res.Hot
+	if h == nil || h.StockAtStart != 40 || h.UnitsGranted != 40 || !h.GrantedEqualsStock || !h.SoldOut {
+		t.Fatalf("hot = %+v; want 40 of 40 units granted, then sold out", h)
+	}
+	if h.RejectsAfterSold == 0 || h.RejectShareAfter != 1 || h.SellOutMillis <= 0 {
+		t.Errorf("hot = %+v; want only 409s after the sell-out", h)
+	}
+}
+
+func TestHotCreatesItsProductWithAdminToken(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 5}, fakeFaults{})
+	cfg := fakeConfig(f, "hot")
+	cfg.AdminToken, cfg.HotStock = f.adminToken, 25
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Hot.ProductID != 2 || res.Hot.UnitsGranted != 25 {
+		t.Errorf("hot = %+v; want the new product 2 with its 25 units granted", res.Hot)
+	}
+}
+
+func TestCheckoutAgainstFakeVerifiesEveryOrder(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 100_000, 2: 3}, fakeFaults{})
+	f.secret = "s3cret"
+	cfg := fakeConfig(f, "checkout")
+	cfg.WebhookSecret = f.secret
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	c := res.Checkout
+	if c == nil || c.OrdersCreated == 0 || c.OrdersVerified < c.OrdersCreated {
+		t.Fatalf("checkout = %+v; want orders, each verified", c)
+	}
+	if c.PaymentsSuccess == 0 || c.PaymentsFailure == 0 || c.DuplicatesSequential == 0 || c.DuplicatesConcurrent == 0 || c.EarlyWebhooks == 0 {
+		t.Errorf("checkout = %+v; want every twist exercised", c)
+	}
+	if c.OrdersPaid+c.OrdersCancelled+c.OrdersPending != c.OrdersVerified {
+		t.Errorf("checkout = %+v; verified orders do not add up", c)
+	}
+}
+
+func TestCheckoutWithoutSecretIsRefusedBySigningServer(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 1000}, fakeFaults{})
+	f.secret = "s3cret"
+	res := runBench(t, fakeConfig(f, "checkout"))
+	if res.Audit.OK {
+		t.Fatal("audit passed although every webhook was refused with 401")
+	}
+}
+
+func TestBrowseAgainstFake(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 1, 2: 2, 3: 3}, fakeFaults{})
+	res := runBench(t, fakeConfig(f, "browse"))
+	requireCleanRun(t, res)
+	if len(res.Audit.Products) != 3 {
+		t.Errorf("audited %d products, want 3", len(res.Audit.Products))
+	}
+	for _, e := range res.Endpoints {
+		if e.Endpoint != EndpointProductGet.String() && e.Endpoint != EndpointProductList.String() {
+			t.Errorf("browse called %s", e.Endpoint)
+		}
+	}
+}
+
+func TestMixedAgainstFakeDoesBoth(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{})
+	cfg := fakeConfig(f, "mixed")
+	cfg.BrowseWeight, cfg.CheckoutWeight = 1, 1
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Checkout == nil || res.Checkout.OrdersVerified == 0 {
+		t.Errorf("mixed made no verified orders")
+	}
+}
+
+func TestOpenLoopRunsAtTheRequestedRate(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 1}, fakeFaults{})
+	cfg := fakeConfig(f, "browse")
+	cfg.RatePerSec, cfg.Duration = 200, time.Second
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if res.Mode != "open" {
+		t.Errorf("mode = %q, want open", res.Mode)
+	}
+	if done := res.Ops + res.MissedArrivals; done < 195 || done > 205 {
+		t.Errorf("ops + missed = %d, want 200 ± 5 for 200/s during 1 s", done)
+	}
+}
+
+func TestJSONOutputHasEveryFigure(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 10}, fakeFaults{})
+	cfg := fakeConfig(f, "hot")
+	cfg.ProductID = 1
+	cfg.JSONPath = filepath.Join(t.TempDir(), "out.json")
+	runBench(t, cfg)
+	b, err := os.ReadFile(cfg.JSONPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Result
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Workload != "hot" || got.Hot == nil || got.Hot.UnitsGranted != 10 || len(got.Endpoints) == 0 ||
+		got.Endpoints[0].Latency.P99Micros <= 0 || !got.Audit.OK {
+		t.Errorf("JSON result = %s", b)
+	}
+}
+
+func TestCeilingRunsAgainstItsOwnProcess(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runBench(t, Config{Workload: "ceiling", Duration: 500 * time.Millisecond, Conns: 4, CeilingExe: exe})
+	if res.Ceiling == nil || res.Ceiling.RequestsPerSec <= 0 || res.Requests == 0 {
+		t.Fatalf("ceiling = %+v, requests %d; want a throughput", res.Ceiling, res.Requests)
+	}
+}
+
+func TestWithCeilingReportsARatio(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFakeServer(t, map[int64]int64{1: 1}, fakeFaults{})
+	cfg := fakeConfig(f, "browse")
+	cfg.Duration, cfg.WithCeiling, cfg.CeilingExe = 400*time.Millisecond, true, exe
+	res := runBench(t, cfg)
+	if res.Ceiling == nil || res.Ceiling.Ratio <= 0 {
+		t.Fatalf("ceiling = %+v; want a ratio", res.Ceiling)
+	}
+}
