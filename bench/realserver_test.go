@@ -265,4 +265,3 @@ func TestEndToEndHoldsExpireDuringHot(t *testing.T) {
 		t.Errorf("hot = %+v; want holds expiring and their units granted again", res.Hot)
 	}
 }
-
