@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -48,6 +49,9 @@ func (l *Log) Start() {
 // a write or sync failure, every done gets that failure and nothing more is
 // written.
 func (l *Log) Submit(records [][]byte, done func(error)) {
+	if done == nil {
+		panic("wal: Submit with a nil done function")
+	}
 	l.submit(submission{records: records, done: done})
 }
 
@@ -88,11 +92,13 @@ func (l *Log) TruncateFront(index uint64) error {
 // write failure if there was one. Calling it again returns the same result.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		// Start first: a Submit blocked on a full queue before Start
+		// holds closeMu until the committer makes room.
+		l.Start()
 		l.closeMu.Lock()
 		l.closed = true
 		close(l.subs)
 		l.closeMu.Unlock()
-		l.Start() // drains what was queued before Start, too
 		<-l.stopped
 		err := l.tw.Close()
 		if l.sticky != nil {
@@ -115,6 +121,17 @@ func (l *Log) run() {
 // gather blocks for one submission, then adds whatever else is already
 // queued, within the batch limits, to l.pending. A truncation always
 // travels alone. It returns false once the queue is closed and empty.
+//
+// When the queue runs dry it yields the processor (runtime.Gosched, not a
+// timer) and looks again, for as long as the previous look found more:
+// writers woken by the last batch's done calls are typically a few
+// microseconds from resubmitting, and waiting for them here fills the next
+// fsync instead of splitting them across two. With nobody else runnable
+// the yield returns at once, so a lone writer pays nothing. The yields are
+// capped at gatherYieldsMax so that CPU-bound goroutines cannot hold the
+// fsync back for long.
+const gatherYieldsMax = 4
+
 func (l *Log) gather() bool {
 	first := l.carry
 	if l.hasCarry {
@@ -130,6 +147,7 @@ func (l *Log) gather() bool {
 		return true
 	}
 	records, bytes := len(first.records), payloadBytes(first.records)
+	seen, yields := 0, 0
 	for records < l.opts.BatchRecordsMax && bytes < l.opts.BatchBytesMax {
 		select {
 		case s, ok := <-l.subs:
@@ -144,7 +162,11 @@ func (l *Log) gather() bool {
 			l.pending = append(l.pending, s)
 			records, bytes = records+n, bytes+b
 		default:
-			return true
+			if len(l.pending) == seen || yields == gatherYieldsMax {
+				return true
+			}
+			seen, yields = len(l.pending), yields+1
+			runtime.Gosched()
 		}
 	}
 	return true

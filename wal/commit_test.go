@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -230,23 +231,37 @@ func TestCloseDrains(t *testing.T) {
 	assertRecords(t, reopenRecords(t, dir, Options{}), want)
 }
 
+// TestCloseBeforeStartCommitsQueued fills the queue before Start, with
+// one more Submit blocked on it, and checks that Close commits them all.
 func TestCloseBeforeStartCommitsQueued(t *testing.T) {
 	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{})
-	called := 0
-	l.Submit(testRecords(0, 3), func(err error) {
-		if err != nil {
-			t.Error(err)
+	l := mustOpen(t, dir, Options{QueueCap: 2})
+	var called atomic.Int32
+	want := testRecords(0, 3)
+	submitted := make(chan struct{})
+	go func() {
+		for i := range want {
+			l.Submit(want[i:i+1], func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				called.Add(1)
+			})
 		}
-		called++
-	})
+		close(submitted)
+	}()
+	for len(l.subs) < cap(l.subs) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let the third Submit block on the full queue
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if called != 1 {
-		t.Fatalf("done called %d times", called)
+	<-submitted
+	if n := called.Load(); n != 3 {
+		t.Fatalf("done called %d times, want 3", n)
 	}
-	assertRecords(t, reopenRecords(t, dir, Options{}), testRecords(0, 3))
+	assertRecords(t, reopenRecords(t, dir, Options{}), want)
 }
 
 func TestReplayRules(t *testing.T) {

@@ -1,0 +1,148 @@
+package wal
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchWriters is the number of concurrent writers in the commit
+// benchmarks; each waits for its record to be acknowledged before it
+// submits the next, like a request handler does.
+const benchWriters = 64
+
+func BenchmarkCommit(b *testing.B)       { benchCommit(b, benchWriters, Options{}) }
+func BenchmarkCommitNoSync(b *testing.B) { benchCommit(b, benchWriters, Options{NoSync: true}) }
+
+// BenchmarkCommit1024Writers shows how throughput scales with what is in
+// flight: with fsync on, records/s is bounded by writers / fsync latency.
+func BenchmarkCommit1024Writers(b *testing.B) { benchCommit(b, 1024, Options{}) }
+
+func benchCommit(b *testing.B, writers int, opts Options) {
+	l := mustOpen(b, b.TempDir(), opts)
+	l.Start()
+	var ops atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs := [][]byte{testRecord(w)}
+			ack := make(chan error, 1)
+			done := func(err error) { ack <- err }
+			<-start
+			for ops.Add(1) <= int64(b.N) {
+				l.Submit(recs, done)
+				if err := <-ack; err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	st := l.Stats()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	if st.Batches > 0 {
+		b.ReportMetric(float64(st.Records)/float64(st.Batches), "records/batch")
+		b.ReportMetric(float64(st.CommitNanos)/float64(st.Batches)/1e3, "µs/batch")
+	}
+}
+
+// replayFixtureRecords is the size of the log BenchmarkReplay reads.
+const replayFixtureRecords = 1_000_000
+
+var replayFixture struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// replayFixtureDir writes, once per test binary, a log of 1,000,000
+// 64-byte records; TestMain removes it.
+func replayFixtureDir(b *testing.B) string {
+	replayFixture.once.Do(func() {
+		dir, err := os.MkdirTemp("", "wal-replay-bench-")
+		if err != nil {
+			replayFixture.err = err
+			return
+		}
+		replayFixture.dir = dir
+		l, err := Open(dir, Options{NoSync: true})
+		if err != nil {
+			replayFixture.err = err
+			return
+		}
+		l.Start()
+		const perSubmit = 1000
+		recs := testRecords(0, perSubmit)
+		for i := 0; i < replayFixtureRecords/perSubmit && replayFixture.err == nil; i++ {
+			replayFixture.err = submitWait(l, recs)
+		}
+		if err := l.Close(); replayFixture.err == nil {
+			replayFixture.err = err
+		}
+	})
+	if replayFixture.err != nil {
+		b.Fatal(replayFixture.err)
+	}
+	return replayFixture.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if replayFixture.dir != "" {
+		os.RemoveAll(replayFixture.dir)
+	}
+	os.Exit(code)
+}
+
+func BenchmarkReplay(b *testing.B) {
+	dir := replayFixtureDir(b)
+	l := mustOpen(b, dir, Options{})
+	defer l.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var total int
+	for i := 0; i < b.N; i++ {
+		n := 0
+		if err := l.Replay(func(rec []byte) error {
+			n++
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if n != replayFixtureRecords {
+			b.Fatalf("replayed %d records, want %d", n, replayFixtureRecords)
+		}
+		total += n
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkOpen measures Open of the same log, which checks every frame
+// before tidwall/wal opens it.
+func BenchmarkOpen(b *testing.B) {
+	dir := replayFixtureDir(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l := mustOpen(b, dir, Options{})
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*replayFixtureRecords/b.Elapsed().Seconds(), "records/s")
+}
