@@ -1,9 +1,6 @@
 package wal
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // frameBatch frames every record of l.pending into l.batch with indexes from
 // next on. A submission holding an empty record is left out whole and gets
@@ -82,7 +79,6 @@ func (l *Log) truncateFront(index uint64) error {
 	if index == first {
 		return nil
 	}
-	start := time.Now()
 	err := l.tw.TruncateFront(index)
 	if err == nil {
 		err = syncDir(l.dir) // tidwall/wal renames and removes without syncing the directory
@@ -95,6 +91,5 @@ func (l *Log) truncateFront(index uint64) error {
 		return l.sticky
 	}
 	l.firstIndex.Store(index)
-	l.stats.commitNanos.Add(uint64(time.Since(start)))
 	return nil
 }

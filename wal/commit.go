@@ -101,6 +101,9 @@ func (l *Log) Close() error {
 		l.closeMu.Unlock()
 		<-l.stopped
 		err := l.tw.Close()
+		if cerr := l.lock.Close(); err == nil {
+			err = cerr
+		}
 		if l.sticky != nil {
 			err = l.sticky
 		}
@@ -108,6 +111,10 @@ func (l *Log) Close() error {
 	})
 	return l.closeErr
 }
+
+// gatherYieldsMax is the most times gather yields the processor while
+// filling one batch.
+const gatherYieldsMax = 4
 
 // run is the committer goroutine.
 func (l *Log) run() {
@@ -130,8 +137,6 @@ func (l *Log) run() {
 // the yield returns at once, so a lone writer pays nothing. The yields are
 // capped at gatherYieldsMax so that CPU-bound goroutines cannot hold the
 // fsync back for long.
-const gatherYieldsMax = 4
-
 func (l *Log) gather() bool {
 	first := l.carry
 	if l.hasCarry {

@@ -280,3 +280,16 @@ func TestReplayRules(t *testing.T) {
 		t.Fatalf("Replay after Start: %v, want ErrStarted", err)
 	}
 }
+
+func TestSecondOpenOfSameDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	if l2, err := Open(dir, Options{}); err == nil {
+		l2.Close()
+		t.Fatal("a second Open of an open log succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, dir, Options{}).Close() // the lock is released by Close
+}

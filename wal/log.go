@@ -31,6 +31,7 @@ type Log struct {
 	dir      string
 	opts     Options
 	tw       *twal.Log
+	lock     *os.File // holds the directory's flock until Close
 	recovery Recovery
 
 	subs      chan submission
@@ -69,6 +70,21 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := open(dir, opts)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	l.lock = lock
+	return l, nil
+}
+
+// open does Open's work once the directory is locked.
+func open(dir string, opts Options) (*Log, error) {
 	if err := finishTruncation(dir, opts); err != nil {
 		return nil, err
 	}
