@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCreateProductAndRestock(t *testing.T) {
+	te := newTestEngine(t, widget)
+	p, code := te.CreateProduct(ProductSpec{Name: "New", PriceCents: 10, TotalStock: 3})
+	if code != OK || p.ID != 2 || p.MaxPerHold != DefaultMaxPerHold || p.Available != 3 {
+		t.Fatalf("created %+v %s", p, code)
+	}
+	if _, code := te.CreateProduct(ProductSpec{ID: 1, Name: "Dup", TotalStock: 1}); code != CodeProductExists {
+		t.Fatalf("duplicate id = %s", code)
+	}
+	for _, bad := range []ProductSpec{{Name: ""}, {Name: "x", PriceCents: -1}, {Name: "x", TotalStock: -1}, {Name: "x", MaxPerHold: -2}} {
+		if _, code := te.CreateProduct(bad); code != CodeInvalidArgument {
+			t.Errorf("%+v = %s", bad, code)
+		}
+	}
+	te.mustHold(2, 3)
+	if r := te.CreateHold(2, 1, nil); r.Code != CodeInsufficientStock {
+		t.Fatalf("hold on sold-out product = %s", r.Code)
+	}
+	p, code = te.Restock(2, 5)
+	if code != OK || p.TotalStock != 8 || p.Available != 5 || p.Reserved != 3 {
+		t.Fatalf("restock = %+v %s", p, code)
+	}
+	if _, code := te.Restock(2, 0); code != CodeInvalidArgument {
+		t.Fatalf("restock 0 = %s", code)
+	}
+	if _, code := te.Restock(9, 1); code != CodeProductNotFound {
+		t.Fatalf("restock unknown = %s", code)
+	}
+	if got := te.Products(nil); len(got) != 2 || got[0].ID != 1 || got[1].ID != 2 {
+		t.Fatalf("products = %+v", got)
+	}
+	te.restart()
+	if p := te.product(2); p.TotalStock != 8 || p.Reserved != 3 {
+		t.Fatalf("after restart %+v", p)
+	}
+}
+
+func TestSeedOnlyIntoEmptyLog(t *testing.T) {
+	te := newTestEngine(t, widget)
+	te.restart()
+	created, err := te.Seed([]ProductSpec{{ID: 5, Name: "Other", TotalStock: 1}})
+	if err != nil || created {
+		t.Fatalf("seed into a non-empty log: created=%v err=%v", created, err)
+	}
+	if _, ok := te.Product(5); ok {
+		t.Fatal("seed product appeared")
+	}
+}
+
+func TestHoldsExpiredWhileDownAreReleasedAfterStart(t *testing.T) {
+	te := newTestEngine(t, widget)
+	te.mustHold(1, 4)
+	o := te.mustOrder(te.mustHold(1, 2).Token)
+	te.Stop()
+	te.clock.Advance(5 * time.Minute) // down past the hold TTL, not the order TTL
+	next := New(te.cfg)
+	for _, rec := range te.journal.Records() {
+		if err := next.Replay(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := te.journal.Len()
+	next.Start()
+	defer next.Stop()
+	te.Engine = next
+	te.settle()
+	p := te.product(1)
+	if p.Available != 8 || p.Reserved != 2 {
+		t.Fatalf("after start %+v: the expired hold should be released, the order kept", p)
+	}
+	if te.journal.Len() != before+1 {
+		t.Fatalf("release was not logged: %d new records", te.journal.Len()-before)
+	}
+	if got, _ := te.GetOrder(o.ID); got.Status != OrderPending {
+		t.Fatalf("order %s", got.Status)
+	}
+}
+
+func TestJournalFailureIsFatal(t *testing.T) {
+	te := newTestEngine(t, widget)
+	te.journal.Fail()
+	if r := te.CreateHold(1, 1, nil); r.Code != CodeJournalFailed {
+		t.Fatalf("hold on a failed journal = %s", r.Code)
+	}
+	if r := te.CreateHold(1, 1, nil); r.Code != CodeJournalFailed {
+		t.Fatalf("later hold = %s", r.Code)
+	}
+	if p := te.product(1); p.Available != 10 {
+		t.Fatalf("unacknowledged hold published: %+v", p)
+	}
+}
+
+func TestStopRefusesNewCommands(t *testing.T) {
+	te := newTestEngine(t, widget)
+	te.Stop()
+	if r := te.CreateHold(1, 1, nil); r.Code != CodeShuttingDown {
+		t.Fatalf("hold after Stop = %s", r.Code)
+	}
+}
+
+// heldJournal acknowledges only when told to, so tests can fill an actor's
+// pipeline.
+type heldJournal struct {
+	mu    sync.Mutex
+	dones []func(error)
+}
+
+func (j *heldJournal) Submit(_ [][]byte, done func(error)) {
+	j.mu.Lock()
+	j.dones = append(j.dones, done)
+	j.mu.Unlock()
+}
+
+func (j *heldJournal) pending() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.dones)
+}
+
+func (j *heldJournal) release() {
+	j.mu.Lock()
+	dones := j.dones
+	j.dones = nil
+	j.mu.Unlock()
+	for _, d := range dones {
+		d(nil)
+	}
+}
+
+func TestFullInboxAnswersOverloaded(t *testing.T) {
+	j := &heldJournal{}
+	cfg := DefaultConfig()
+	cfg.Journal = j
+	cfg.Clock = NewFakeClock(testEpoch)
+	cfg.InboxCap = 1
+	e := New(cfg)
+	go func() { // the product's creation waits for its acknowledgement
+		for j.pending() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		j.release()
+	}()
+	e.Start()
+	if _, err := e.Seed([]ProductSpec{{ID: 1, Name: "x", TotalStock: 1000, MaxPerHold: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the pipeline: batchesInFlightMax batches unacknowledged, one
+	// command taken by the actor (waiting for a free batch), one queued.
+	launched := batchesInFlightMax + 2
+	var wg sync.WaitGroup
+	codes := make(chan Code, launched)
+	a := e.actor(1)
+	for i := 1; i <= launched; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes <- e.CreateHold(1, 1, nil).Code }()
+		want := min(i, batchesInFlightMax) + max(0, i-batchesInFlightMax-1)
+		for j.pending()+len(a.inbox) < want {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if r := e.CreateHold(1, 1, nil); r.Code != CodeOverloaded {
+		t.Fatalf("hold with a full inbox = %s", r.Code)
+	}
+	for {
+		j.release()
+		if len(codes) == cap(codes) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != OK {
+			t.Fatalf("queued hold answered %s", c)
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.Stop(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+			j.release()
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func TestInvariantViolationPanics(t *testing.T) {
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(p.(string), "invariant") {
+			t.Fatalf("recover() = %v", p)
+		}
+	}()
+	counts{total: 5, available: 3, reserved: 1, sold: 0}.check(1)
+}
+
+func TestReplayRejectsImpossibleRecords(t *testing.T) {
+	e := New(testConfig(NewFakeClock(testEpoch), &MemJournal{}))
+	hold := appendRecord(nil, &record{kind: recHoldCreated, product: 1, qty: 1, deadline: 1})
+	if err := e.Replay(hold); err == nil || !strings.Contains(err.Error(), "unknown product") {
+		t.Fatalf("hold for unknown product: %v", err)
+	}
+	if err := e.Replay(appendRecord(nil, &record{kind: recProductCreated, product: 1, name: "x", qty: 1, maxPerHold: 5})); err != nil {
+		t.Fatal(err)
+	}
+	tooMany := appendRecord(nil, &record{kind: recHoldCreated, product: 1, qty: 2, deadline: 1})
+	if err := e.Replay(tooMany); err == nil || !strings.Contains(err.Error(), "does not apply") {
+		t.Fatalf("hold above stock: %v", err)
+	}
+	if err := e.Replay([]byte{99}); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+}
