@@ -19,7 +19,9 @@ type endpointShard struct {
 	requests int64
 	latency  *hdrhistogram.Histogram // allocated on first use
 	byStatus map[int]int64
-	byError  map[errorKey]int64
+	// byError counts non-2xx answers by status, then by error code; the
+	// counters are pointers so that counting a known code allocates nothing.
+	byError map[int]map[string]*int64
 }
 
 // recorderShard is the part of a recorder that a subset of workers writes
@@ -73,7 +75,7 @@ func (s *recorderShard) record(ep Endpoint, status int, errCode []byte, latency 
 	if e.latency == nil {
 		e.latency = newLatencyHistogram()
 		e.byStatus = make(map[int]int64)
-		e.byError = make(map[errorKey]int64)
+		e.byError = make(map[int]map[string]*int64)
 	}
 	recordLatency(e.latency, latency)
 	recordLatency(s.intervalLatency, latency)
@@ -83,9 +85,25 @@ func (s *recorderShard) record(ep Endpoint, status int, errCode []byte, latency 
 		if status == 0 || status >= 500 {
 			s.intervalFailures++
 		}
-		e.byError[errorKey{status, string(errCode)}]++
+		countError(e.byError, status, errCode)
 	}
 	s.mu.Unlock()
+}
+
+// countError adds one answer with status and errCode to byError, copying
+// errCode only the first time it is seen.
+func countError(byError map[int]map[string]*int64, status int, errCode []byte) {
+	codes := byError[status]
+	if codes == nil {
+		codes = make(map[string]*int64)
+		byError[status] = codes
+	}
+	if n := codes[string(errCode)]; n != nil {
+		*n++
+		return
+	}
+	one := int64(1)
+	codes[string(errCode)] = &one
 }
 
 // intervalSnapshot is what the progress line shows for the last second.
@@ -145,8 +163,10 @@ func (r *recorder) totals() [endpointCount]endpointTotals {
 			for k, v := range e.byStatus {
 				t.byStatus[k] += v
 			}
-			for k, v := range e.byError {
-				t.byError[k] += v
+			for status, codes := range e.byError {
+				for code, n := range codes {
+					t.byError[errorKey{status, code}] += *n
+				}
 			}
 		}
 		s.mu.Unlock()

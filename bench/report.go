@@ -76,9 +76,9 @@ func WriteTable(out io.Writer, res *Result) {
 	fmt.Fprintf(out, "flashbench %s against %s: %s, %d conns, %.1f s, seed %d\n",
 		res.Workload, res.Target, mode, res.Conns, res.DurationSec, res.Seed)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "endpoint\trequests\treq/s\tp50\tp90\tp99\tp99.9\tmax\t")
+	fmt.Fprintf(tw, "%-28s\trequests\treq/s\tp50\tp90\tp99\tp99.9\tmax\t\n", "endpoint")
 	row := func(name string, n int64, rate float64, l LatencySummary) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, n, rate,
+		fmt.Fprintf(tw, "%-28s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, n, rate,
 			formatMicros(l.P50Micros), formatMicros(l.P90Micros), formatMicros(l.P99Micros),
 			formatMicros(l.P999Micros), formatMicros(l.MaxMicros))
 	}
