@@ -29,6 +29,13 @@
 // the parse, and an aligned parse would then see only garbage and mistake
 // mid-log damage for a torn tail.
 //
+// The rule errs towards refusing: a power loss that persists a later page
+// of the last write but not an earlier one also leaves intact frames after
+// damage, and is reported as corruption although only unacknowledged
+// records are affected (frames carry no batch boundaries that would tell
+// the two apart). A process crash (kill -9) tears only a suffix and is
+// always repaired silently.
+//
 // # Writing
 //
 // One committer goroutine owns the tidwall log. It blocks for the first
