@@ -174,13 +174,23 @@ func reportRecovery(log zerolog.Logger, r wal.Recovery) {
 	}
 }
 
+// isTerminal reports whether w is a character device, where colours help.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // newLogger builds the zerolog logger of --log-level and --log-format.
 func newLogger(cfg config, w io.Writer) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(cfg.logLevel) // checked by parseConfig
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	out := w
 	if cfg.logFormat == "console" {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
 }
