@@ -11,10 +11,6 @@ import (
 // ledger, then every product's counts, and fills res.Checkout.
 func (c *checkoutWorkload) finish(_ context.Context, env *runEnv, res *Result) error {
 	workers := env.newControlWorkers(verifyParallelism)
-	activeUnits, err := c.resolveHeld(workers)
-	if err != nil {
-		return fmt.Errorf("checkout audit: %w", err)
-	}
 	cr := &CheckoutResult{
 		Flows:                c.flows.Load(),
 		HoldsGranted:         c.holdsGranted.Load(),
@@ -27,6 +23,12 @@ func (c *checkoutWorkload) finish(_ context.Context, env *runEnv, res *Result) e
 		DuplicatesConcurrent: c.dupConc.Load(),
 		ContraryEvents:       c.contrary.Load(),
 		EarlyWebhooks:        c.early.Load(),
+	}
+	cr.DrainFlows = c.drainEarlyWebhooks(workers)
+	cr.EarlyWebhooksLeftQueued = int64(len(c.ledger.early))
+	activeUnits, err := c.resolveHeld(workers)
+	if err != nil {
+		return fmt.Errorf("checkout audit: %w", err)
 	}
 	paidUnits, pendingUnits, err := c.verifyOrders(workers, cr)
 	if err != nil {
@@ -160,6 +162,12 @@ func (c *checkoutWorkload) judgeOrder(o Order, rec *orderRecord, cr *CheckoutRes
 			}
 			v.addf("order %d: status %q, but the server applied a %q event", o.ID, o.Status, want)
 		}
+		return
+	}
+	if rec.createdStatus != "" && rec.createdStatus != statusPending && o.Status == rec.createdStatus {
+		// Created already final although this run queued nothing for it: a
+		// webhook queued before the run (by an earlier one) was applied.
+		cr.OrdersFinalAtCreation++
 		return
 	}
 	allowed := append([]string{statusPending}, rec.unknown...)

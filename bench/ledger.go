@@ -194,3 +194,15 @@ func (l *ledger) outstandingUnits() int64 {
 	}
 	return n
 }
+
+// maxQueuedEarlyID returns the largest order id that has an early webhook
+// queued for it and no order in the ledger yet, or 0 if there is none.
+func (l *ledger) maxQueuedEarlyID() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var m int64
+	for id := range l.early {
+		m = max(m, id)
+	}
+	return m
+}

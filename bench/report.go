@@ -122,6 +122,11 @@ func writeWorkloadFigures(out io.Writer, res *Result) {
 			c.Flows, c.HoldsGranted, c.HoldsRejected, c.OrdersCreated, c.OrderRetries, c.PaymentsSuccess, c.PaymentsFailure)
 		fmt.Fprintf(out, "checkout: duplicates %d sequential / %d concurrent, %d contrary events, %d early webhooks (%d resolved)\n",
 			c.DuplicatesSequential, c.DuplicatesConcurrent, c.ContraryEvents, c.EarlyWebhooks, c.EarlyWebhooksResolved)
+		fmt.Fprintf(out, "checkout: %d purchases after the load to create the orders of queued early webhooks; %d left queued\n",
+			c.DrainFlows, c.EarlyWebhooksLeftQueued)
+		if c.OrdersFinalAtCreation > 0 {
+			fmt.Fprintf(out, "checkout: warning: %d orders were created already final by webhooks queued before this run\n", c.OrdersFinalAtCreation)
+		}
 		fmt.Fprintf(out, "checkout: verified %d orders: %d paid, %d cancelled, %d pending; lost payments %d, doubled payments %d\n",
 			c.OrdersVerified, c.OrdersPaid, c.OrdersCancelled, c.OrdersPending, c.LostPayments, c.DoubledPayments)
 	}

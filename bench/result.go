@@ -73,6 +73,15 @@ type CheckoutResult struct {
 	ContraryEvents        int64 `json:"contrary_events"` // a second, opposite event for a final order
 	EarlyWebhooks         int64 `json:"early_webhooks"`  // webhooks sent before their order existed (202)
 	EarlyWebhooksResolved int64 `json:"early_webhooks_resolved"`
+	// EarlyWebhooksLeftQueued were still waiting for their order after the
+	// drain (stock ran out): they will apply to orders made later.
+	EarlyWebhooksLeftQueued int64 `json:"early_webhooks_left_queued"`
+	// DrainFlows are purchases made after the load, so that every order id
+	// with a queued early webhook gets created and checked.
+	DrainFlows int64 `json:"drain_flows"`
+	// OrdersFinalAtCreation were created already paid or cancelled by a
+	// webhook that this run did not send (queued before the run).
+	OrdersFinalAtCreation int64 `json:"orders_final_at_creation"`
 	OrdersVerified        int64 `json:"orders_verified"`
 	OrdersPaid            int64 `json:"orders_paid"`
 	OrdersCancelled       int64 `json:"orders_cancelled"`

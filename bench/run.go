@@ -66,7 +66,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	env := &runEnv{
 		cfg:        cfg,
 		target:     ctl,
-		control:    newWorker(0, ctl, controlRec, cfg.Seed),
+		control:    newWorker(controlWorkerIDBase-1, ctl, controlRec, cfg.Seed),
 		controlRec: controlRec,
 		violations: &violations{},
 		runID:      fmt.Sprintf("%d-%x", cfg.Seed, time.Now().UnixNano()),

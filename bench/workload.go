@@ -18,12 +18,16 @@ type runEnv struct {
 	runID      string
 }
 
+// controlWorkerIDBase numbers control workers apart from load workers, so
+// that idempotency keys built from worker ids never collide.
+const controlWorkerIDBase = 1 << 30
+
 // newControlWorkers returns n workers whose requests are recorded in the
 // control recorder, not in the load figures.
 func (e *runEnv) newControlWorkers(n int) []*worker {
 	ws := make([]*worker, n)
 	for i := range ws {
-		ws[i] = newWorker(i, e.target, e.controlRec, e.cfg.Seed+1_000_003)
+		ws[i] = newWorker(controlWorkerIDBase+i, e.target, e.controlRec, e.cfg.Seed+1_000_003)
 	}
 	return ws
 }

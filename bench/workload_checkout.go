@@ -98,27 +98,33 @@ func retryable(r *reply) bool { return r.status == 0 || r.status == 503 }
 func backoff(attempt int) { time.Sleep(time.Duration(attempt) * retryBackoffStepDelay) }
 
 // op runs one purchase.
-func (c *checkoutWorkload) op(w *worker) {
+func (c *checkoutWorkload) op(w *worker) { c.purchase(w, true) }
+
+// purchase runs one hold → order → payment flow; withEarly lets it also
+// send an early webhook. It reports whether the hold was refused for lack
+// of stock.
+func (c *checkoutWorkload) purchase(w *worker, withEarly bool) (outOfStock bool) {
 	c.flows.Add(1)
 	p := &c.products[w.rng.IntN(len(c.products))]
 	qty := 1 + w.rng.Int64N(max(1, min(p.MaxPerHold, checkoutQtyMax)))
-	token, ok := c.hold(w, p.ID, qty)
+	token, ok, outOfStock := c.hold(w, p.ID, qty)
 	if !ok {
-		return
+		return outOfStock
 	}
 	o, ok := c.order(w, token, p.ID, qty)
 	if !ok {
-		return
+		return false
 	}
-	if w.rng.Float64() < earlyWebhookShare {
+	if withEarly && w.rng.Float64() < earlyWebhookShare {
 		c.earlyWebhook(w)
 	}
 	c.pay(w, o)
+	return false
 }
 
 // hold asks for qty units of productID under an idempotency key, retrying
 // with the same key when the answer is lost.
-func (c *checkoutWorkload) hold(w *worker, productID, qty int64) (token string, ok bool) {
+func (c *checkoutWorkload) hold(w *worker, productID, qty int64) (token string, ok, outOfStock bool) {
 	w.seq++
 	w.keyBuf = appendKey(w.keyBuf[:0], c.env.runID, 'h', int64(w.id), w.seq)
 	body := w.holdBody(productID, qty)
@@ -133,24 +139,24 @@ func (c *checkoutWorkload) hold(w *worker, productID, qty int64) (token string, 
 			token = string(r.json.GetStringBytes("hold_token"))
 			if token == "" || r.json.GetInt64("product_id") != productID || r.json.GetInt64("qty") != qty {
 				c.env.violations.addf("hold for %d x product %d answered %s", qty, productID, r.describe())
-				return "", false
+				return "", false, false
 			}
 			c.ledger.holdGranted(token, productID, qty)
 			c.holdsGranted.Add(1)
-			return token, true
+			return token, true, false
 		case r.status == 409:
 			c.holdsRejected.Add(1)
-			return "", false
+			return "", false, true
 		case retryable(&r):
 			noAnswer = noAnswer || r.status == 0
 		default:
-			return "", false
+			return "", false, false
 		}
 	}
 	if noAnswer {
 		c.ledger.holdUnknown(productID, qty)
 	}
-	return "", false
+	return "", false, false
 }
 
 // order turns the hold into an order, sometimes posting the token twice on

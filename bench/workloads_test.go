@@ -56,6 +56,26 @@ func TestCheckoutAgainstFakeVerifiesEveryOrder(t *testing.T) {
 	if c.OrdersPaid+c.OrdersCancelled+c.OrdersPending != c.OrdersVerified {
 		t.Errorf("checkout = %+v; verified orders do not add up", c)
 	}
+	if c.EarlyWebhooksLeftQueued != 0 || c.EarlyWebhooksResolved != c.EarlyWebhooks {
+		t.Errorf("checkout = %+v; want every early webhook's order created and checked", c)
+	}
+}
+
+func TestCheckoutToleratesWebhooksQueuedBeforeTheRun(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{})
+	const queued = 30
+	tgt := newTarget(f.ln.Addr().String(), 1, "", "")
+	w := newWorker(0, tgt, newRecorder(1), 1)
+	for id := int64(1); id <= queued; id++ {
+		if a := deliver(w, appendKey(nil, "earlier-run", 'e', id, 0), webhookBody(nil, id, true)); a.status != 202 {
+			t.Fatalf("queueing a webhook for order %d: %d %s", id, a.status, a.body)
+		}
+	}
+	res := runBench(t, fakeConfig(f, "checkout"))
+	requireCleanRun(t, res)
+	if got := res.Checkout.OrdersFinalAtCreation; got != queued {
+		t.Errorf("orders final at creation = %d, want the %d queued before the run", got, queued)
+	}
 }
 
 func TestCheckoutWithoutSecretIsRefusedBySigningServer(t *testing.T) {
