@@ -3,8 +3,13 @@ package wal
 import "fmt"
 
 // Defaults for the zero values of Options.
+//
+// DefaultSegmentBytes is small because tidwall/wal keeps the tail segment
+// in one growing slice: growing it towards 64 MiB cost about 40% of the
+// committer's CPU under NoSync in profiles (copying and faulting in fresh
+// pages), against under 30% at 8 MiB, which also bounds memory.
 const (
-	DefaultSegmentBytes    = 64 << 20
+	DefaultSegmentBytes    = 8 << 20
 	DefaultBatchRecordsMax = 8192
 	DefaultBatchBytesMax   = 4 << 20
 	DefaultQueueCap        = 4096
