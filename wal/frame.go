@@ -9,7 +9,7 @@ import (
 const frameHeaderBytes = 4
 
 // frameBytesMin is the shortest intact frame: a header and a non-empty
-// record. Empty records are refused at Submit so that a run of zero bytes
+// record. Empty records are refused (ErrEmptyRecord) so that a run of zero bytes
 // (length 0, or "04 00 00 00 00" = empty record with CRC 0) can never pass
 // for an intact frame.
 const frameBytesMin = frameHeaderBytes + 1
