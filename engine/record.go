@@ -142,7 +142,7 @@ func decodeRecord(src []byte, r *record) error {
 		r.deadline = d.varint()
 	case recPaymentApplied, recWebhookQueued:
 		r.orderID = d.uvarint()
-		r.success = d.byte() == 1
+		r.success = d.bool()
 		r.reason = d.string()
 		r.key = d.string()
 		if r.kind == recWebhookQueued {
@@ -177,12 +177,25 @@ func (d *decoder) byte() byte {
 	return b
 }
 
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	if d.err == nil {
+		d.err = errors.New("engine: record holds a bool that is neither 0 nor 1")
+	}
+	return false
+}
+
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.src[d.off:])
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.src[d.off+n-1] == 0) { // short, overlong, or not minimal
 		d.err = errRecordShort
 		return 0
 	}
@@ -195,7 +208,7 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.src[d.off:])
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.src[d.off+n-1] == 0) { // short, overlong, or not minimal
 		d.err = errRecordShort
 		return 0
 	}
