@@ -61,6 +61,11 @@ func (s *Server) routes() {
 	add := func(method, pattern string, h handlerFunc) *route {
 		rt := s.newRoute(method+" "+pattern, h)
 		r.Handle(method, pattern, s.bind(rt))
+		if method == fasthttp.MethodGet {
+			// HEAD is GET without the body (fasthttp drops it), counted
+			// under the GET route.
+			r.Handle(fasthttp.MethodHead, pattern, s.bind(rt))
+		}
 		return rt
 	}
 	add(fasthttp.MethodGet, "/api/products", (*Server).listProducts)

@@ -173,6 +173,12 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 	if got := r.header.Get("Allow"); got != "POST" {
 		t.Errorf("Allow = %q, want POST", got)
 	}
+	if got := ts.do("POST", "/api/products/1", "{}").header.Get("Allow"); got != "GET, HEAD" {
+		t.Errorf("Allow = %q, want GET, HEAD", got)
+	}
+	if r := ts.do("HEAD", "/api/products/1", ""); r.status != 200 || len(r.body) != 0 {
+		t.Errorf("HEAD: %d %q", r.status, r.body)
+	}
 }
 
 // TestBodySizeLimit: 65,536 bytes are accepted, one more is 413, and a body
