@@ -17,16 +17,16 @@ func IsTerminal(f *os.File) bool {
 // progressInterval is how often the live line is redrawn.
 const progressInterval = time.Second
 
-// startProgress redraws one line on out every second with the last second's
-// requests per second, p99, failures (no answer or 5xx) and the workload's
-// own figure. The returned function stops it and clears the line.
-func startProgress(out io.Writer, rec *recorder, extra func() string) (stop func()) {
+// startProgress redraws one line on out every interval with the last
+// interval's requests per second, p99, failures (no answer or 5xx) and the
+// workload's own figure. The returned function stops it and clears the line.
+func startProgress(out io.Writer, rec *recorder, extra func() string, interval time.Duration) (stop func()) {
 	start := time.Now()
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		ticker := time.NewTicker(progressInterval)
+		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
 		last := start
 		for {

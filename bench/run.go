@@ -99,7 +99,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	stopProgress := func() {}
 	if cfg.Progress {
-		stopProgress = startProgress(out, rec, wl.progress)
+		stopProgress = startProgress(out, rec, wl.progress, progressInterval)
 	}
 	dr := drive(ctx, workers, cfg.Duration, cfg.RatePerSec, wl.op)
 	stopProgress()
