@@ -84,20 +84,47 @@ func (a *actor) call(c *command) {
 // the journal as one batch, and go on without waiting for the fsync.
 func (a *actor) run() {
 	defer a.e.actorsWG.Done()
-	timer := a.e.clock.NewTimer(a.untilNextDeadline())
+	timer := a.e.clock.NewTimer(idleWait)
 	defer timer.Stop()
+	timerAtNanos := int64(-1) // the deadline the timer is set for; -1: idle
 	for {
+		// Under load the inbox is rarely empty: a plain receive is much
+		// cheaper than the three-way select below.
 		select {
 		case c := <-a.inbox:
 			a.step(c)
-		case <-timer.C():
-			a.step(nil)
-		case <-a.quit:
-			a.drainOnQuit()
-			return
+		default:
+			select {
+			case c := <-a.inbox:
+				a.step(c)
+			case <-timer.C():
+				timerAtNanos = -1
+				a.step(nil)
+			case <-a.quit:
+				a.drainOnQuit()
+				return
+			}
 		}
-		timer.Reset(a.untilNextDeadline())
+		timerAtNanos = a.armTimer(timer, timerAtNanos)
 	}
+}
+
+// armTimer sets timer for the earliest deadline if that changed, and
+// returns the deadline it is now set for (-1 when idle).
+func (a *actor) armTimer(timer Timer, armedNanos int64) int64 {
+	next := int64(-1)
+	if len(a.deadlines) > 0 {
+		next = a.deadlines[0].atNanos
+	}
+	if next == armedNanos {
+		return armedNanos
+	}
+	if next < 0 {
+		timer.Reset(idleWait)
+		return -1
+	}
+	timer.Reset(max(0, time.Duration(next-a.e.clock.Now().UnixNano())))
+	return next
 }
 
 // drainOnQuit refuses what is still queued and waits until every batch in
@@ -120,17 +147,6 @@ func (a *actor) drainOnQuit() {
 
 // idleWait is how long an actor with no deadline sleeps before checking again.
 const idleWait = time.Hour
-
-func (a *actor) untilNextDeadline() time.Duration {
-	if len(a.deadlines) == 0 {
-		return idleWait
-	}
-	d := time.Duration(a.deadlines[0].atNanos - a.e.clock.Now().UnixNano())
-	if d < 0 {
-		return 0
-	}
-	return d
-}
 
 // batchCommandsMax bounds the commands one step applies, so that one batch
 // (and the latency of its first command) stays bounded under any load.
@@ -242,20 +258,17 @@ func (a *actor) handleHold(c *command, nowNanos int64, b *batch) {
 			r.key = c.keyEntry.key
 		}
 		a.emit(b, &r)
-		c.hold = a.holdView(r.secret, a.holds[r.secret], nowNanos)
+		c.hold = a.holdView(r.secret, holdState{qty: r.qty, expiresNanos: r.deadline, status: HoldActive}, nowNanos)
 	}
 }
 
+// newSecret draws a hold secret from the actor's CSPRNG. Two holds sharing
+// 128 random bits is as likely as guessing one, so no lookup guards it.
 func (a *actor) newSecret(dst *[16]byte) {
-	for {
-		lo, hi := a.rng.Uint64(), a.rng.Uint64()
-		for i := 0; i < 8; i++ {
-			dst[i] = byte(lo >> (8 * i))
-			dst[8+i] = byte(hi >> (8 * i))
-		}
-		if _, taken := a.holds[*dst]; !taken {
-			return
-		}
+	lo, hi := a.rng.Uint64(), a.rng.Uint64()
+	for i := 0; i < 8; i++ {
+		dst[i] = byte(lo >> (8 * i))
+		dst[8+i] = byte(hi >> (8 * i))
 	}
 }
 
