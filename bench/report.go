@@ -58,8 +58,8 @@ func perSec(n int64, sec float64) float64 {
 	return float64(n) / sec
 }
 
-// WriteJSON writes res, indented, to path.
-func WriteJSON(path string, res *Result) error {
+// WriteJSON writes res (a *Result or *SuiteResult), indented, to path.
+func WriteJSON(path string, res any) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -168,5 +170,49 @@ func TestWithCeilingReportsARatio(t *testing.T) {
 	res := runBench(t, cfg)
 	if res.Ceiling == nil || res.Ceiling.Ratio <= 0 {
 		t.Fatalf("ceiling = %+v; want a ratio", res.Ceiling)
+	}
+}
+
+func TestSuiteRunsEveryWorkloadAndComparesToCeiling(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{})
+	cfg := fakeConfig(f, "")
+	cfg.Duration, cfg.CeilingExe, cfg.AdminToken, cfg.HotStock = 300*time.Millisecond, exe, f.adminToken, 20
+	var out lockedBuffer
+	s, err := RunSuite(context.Background(), cfg, 2, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	if !s.OK() || len(s.Rows) != 4 || len(s.Runs) != 8 {
+		t.Fatalf("suite: ok %v, %d rows, %d runs; want ok, 4 rows, 8 runs", s.OK(), len(s.Rows), len(s.Runs))
+	}
+	for _, r := range s.Rows {
+		if len(r.RequestsPerSec) != 2 || r.MedianRequestsPerSec <= 0 || r.RatioToCeiling <= 0 {
+			t.Errorf("row %+v: want 2 rounds, a median and a ratio", r)
+		}
+	}
+	if s.Rows[0].Workload != "ceiling" || s.Rows[0].RatioToCeiling != 1 {
+		t.Errorf("first row %+v, want the ceiling at ratio 1", s.Rows[0])
+	}
+	if !strings.Contains(out.String(), "| hot |") {
+		t.Errorf("no hot row in the table:\n%s", out.String())
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if got := median([]float64{5, 1, 3}); got != 3 {
+		t.Errorf("median(5,1,3) = %v", got)
+	}
+	if got := median([]int64{4, 1, 3, 2}); got != 2 {
+		t.Errorf("median(4,1,3,2) = %v, want 2 (integer mean of 2 and 3)", got)
+	}
+	xs := []float64{3, 1, 2}
+	median(xs)
+	if xs[0] != 3 {
+		t.Error("median reordered its argument")
 	}
 }

@@ -4,6 +4,7 @@
 // a violation and 2 when the run cannot be carried out.
 //
 //	flashbench --url http://127.0.0.1:8080 --workload hot --product 1 --duration 10s --conns 64
+//	flashbench --url http://127.0.0.1:8080 --suite --rounds 3 --admin-token T
 package main
 
 import (
@@ -43,6 +44,8 @@ func run(args []string) int {
 	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
 	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", false, "also run ceiling with the same shape and report the ratio")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
+	suite := fs.Bool("suite", false, "run ceiling, browse, hot (needs --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
+	rounds := fs.Int("rounds", 3, "suite: rounds")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -59,12 +62,34 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *suite {
+		return runSuite(ctx, cfg, *rounds)
+	}
 	res, err := bench.Run(ctx, cfg, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flashbench:", err)
 		return 2
 	}
 	if !res.Audit.OK {
+		return 1
+	}
+	return 0
+}
+
+// runSuite runs the benchmark suite and returns the exit code.
+func runSuite(ctx context.Context, cfg bench.Config, rounds int) int {
+	res, err := bench.RunSuite(ctx, cfg, rounds, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flashbench:", err)
+		return 2
+	}
+	if cfg.JSONPath != "" {
+		if err := bench.WriteJSON(cfg.JSONPath, res); err != nil {
+			fmt.Fprintln(os.Stderr, "flashbench: --json:", err)
+			return 2
+		}
+	}
+	if !res.OK() {
 		return 1
 	}
 	return 0

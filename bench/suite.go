@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// suiteWorkloads are the workloads of a suite round, in the order they run.
+var suiteWorkloads = []string{"ceiling", "browse", "hot", "checkout"}
+
+// SuiteRow is one workload's figures over all rounds of a suite.
+type SuiteRow struct {
+	Workload             string    `json:"workload"`
+	RequestsPerSec       []float64 `json:"requests_per_sec"` // one per round
+	MedianRequestsPerSec float64   `json:"median_requests_per_sec"`
+	RatioToCeiling       float64   `json:"ratio_to_ceiling"` // of the medians
+	MedianP50Micros      int64     `json:"median_p50_micros"`
+	MedianP99Micros      int64     `json:"median_p99_micros"`
+	Violations           int64     `json:"violations"`
+}
+
+// SuiteResult is a whole suite: the summary rows and every run's result.
+type SuiteResult struct {
+	Rounds      int        `json:"rounds"`
+	Conns       int        `json:"conns"`
+	DurationSec float64    `json:"duration_sec"`
+	Rows        []SuiteRow `json:"rows"`
+	Runs        []*Result  `json:"runs"`
+}
+
+// OK reports a suite without violations.
+func (s *SuiteResult) OK() bool {
+	for _, r := range s.Rows {
+		if r.Violations > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// RunSuite runs rounds rounds of ceiling, browse, hot and checkout with cfg's
+// URL, duration and connections, interleaved so that a noisy neighbour
+// hurts every workload alike, and prints a Markdown table of the medians
+// with each workload's throughput as a share of the ceiling's. Hot needs
+// cfg.AdminToken: each round sells out a product of its own (cfg.HotStock
+// units); without it hot is left out.
+func RunSuite(ctx context.Context, cfg Config, rounds int, out io.Writer) (*SuiteResult, error) {
+	cfg = cfg.withDefaults()
+	cfg.Progress, cfg.JSONPath, cfg.WithCeiling, cfg.ProductID = false, "", false, 0
+	if rounds < 1 {
+		rounds = 1
+	}
+	workloads := suiteWorkloads
+	if cfg.AdminToken == "" {
+		workloads = slices.DeleteFunc(slices.Clone(workloads), func(w string) bool { return w == "hot" })
+		fmt.Fprintln(out, "suite: no --admin-token, so hot is left out (it needs a fresh product each round)")
+	}
+	suite := &SuiteResult{Rounds: rounds, Conns: cfg.Conns, DurationSec: cfg.Duration.Seconds()}
+	byWorkload := map[string][]*Result{}
+	for round := 1; round <= rounds; round++ {
+		for _, name := range workloads {
+			c := cfg
+			c.Workload = name
+			if err := c.validate(); err != nil {
+				return nil, err
+			}
+			res, err := runOnce(ctx, c, out)
+			if err != nil {
+				return nil, fmt.Errorf("suite round %d, %s: %w", round, name, err)
+			}
+			fmt.Fprintf(out, "round %d %-8s %8.0f req/s  p50 %-8s p99 %-8s audit ok: %v\n", round, name,
+				res.RequestsPerSec, formatMicros(res.Latency.P50Micros), formatMicros(res.Latency.P99Micros), res.Audit.OK)
+			suite.Runs = append(suite.Runs, res)
+			byWorkload[name] = append(byWorkload[name], res)
+		}
+	}
+	for _, name := range workloads {
+		suite.Rows = append(suite.Rows, summarizeRuns(name, byWorkload[name]))
+	}
+	ceiling := suite.Rows[0].MedianRequestsPerSec
+	for i := range suite.Rows {
+		if ceiling > 0 {
+			suite.Rows[i].RatioToCeiling = suite.Rows[i].MedianRequestsPerSec / ceiling
+		}
+	}
+	WriteSuiteTable(out, suite)
+	return suite, nil
+}
+
+// summarizeRuns takes the medians of one workload's runs.
+func summarizeRuns(name string, runs []*Result) SuiteRow {
+	row := SuiteRow{Workload: name}
+	var p50s, p99s []int64
+	for _, r := range runs {
+		row.RequestsPerSec = append(row.RequestsPerSec, r.RequestsPerSec)
+		p50s = append(p50s, r.Latency.P50Micros)
+		p99s = append(p99s, r.Latency.P99Micros)
+		row.Violations += r.Audit.ViolationCount
+	}
+	row.MedianRequestsPerSec = median(row.RequestsPerSec)
+	row.MedianP50Micros = median(p50s)
+	row.MedianP99Micros = median(p99s)
+	return row
+}
+
+// median returns the middle value of xs (the mean of the two middle values
+// for an even count), without reordering xs.
+func median[T int64 | float64](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// WriteSuiteTable prints the suite's summary as a Markdown table.
+func WriteSuiteTable(out io.Writer, s *SuiteResult) {
+	fmt.Fprintf(out, "\n%d rounds, %d conns, %.0f s per run; medians\n\n", s.Rounds, s.Conns, s.DurationSec)
+	fmt.Fprintln(out, "| workload | req/s (median) | share of ceiling | p50 | p99 | violations | req/s per round |")
+	fmt.Fprintln(out, "|---|---:|---:|---:|---:|---:|---|")
+	for _, r := range s.Rows {
+		perRound := ""
+		for i, x := range r.RequestsPerSec {
+			if i > 0 {
+				perRound += ", "
+			}
+			perRound += fmt.Sprintf("%.0f", x)
+		}
+		fmt.Fprintf(out, "| %s | %.0f | %.0f%% | %s | %s | %d | %s |\n", r.Workload, r.MedianRequestsPerSec,
+			100*r.RatioToCeiling, formatMicros(r.MedianP50Micros), formatMicros(r.MedianP99Micros), r.Violations, perRound)
+	}
+}
