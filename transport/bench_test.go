@@ -150,6 +150,15 @@ var hotPaths = []hotPath{
 			return f.serve("POST", "/api/payments/webhook", paidBody, "Idempotency-Key", "bench-evt")
 		}
 	}, 200},
+	{"POST webhook signed, replayed key", func(tb testing.TB, f *benchFixture) func(int) int {
+		f.srv = New(f.eng, Options{Logger: zerolog.New(io.Discard), WebhookSecret: []byte(testSecret)})
+		f.mustServe(tb, 201, "POST", "/api/orders", orderBody(f.holdTokens(tb, 1)[0]))
+		sig := sign(testSecret, time.Now().Unix(), string(paidBody))
+		f.mustServe(tb, 200, "POST", "/api/payments/webhook", paidBody, "Idempotency-Key", "signed", "X-Signature", sig)
+		return func(int) int {
+			return f.serve("POST", "/api/payments/webhook", paidBody, "Idempotency-Key", "signed", "X-Signature", sig)
+		}
+	}, 200},
 }
 
 // TestHotPathsAllocateNothing is the claim of the issue as a test: in steady

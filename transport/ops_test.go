@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/valyala/fasthttp"
@@ -146,7 +147,8 @@ func TestOverloaded(t *testing.T) {
 	gate.mu.Lock()
 	gate.open = false
 	gate.mu.Unlock()
-	const n = 64
+	defer gate.Open() // before the server's cleanup, which waits for these requests
+	const n = 200
 	results := make(chan response, n)
 	for i := 0; i < n; i++ {
 		go func() {
@@ -161,7 +163,12 @@ func TestOverloaded(t *testing.T) {
 	// the rest must be refused at once, before the gate opens.
 	var overloaded int
 	for overloaded == 0 {
-		r := <-results
+		var r response
+		select {
+		case r = <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no request was refused while the log acknowledged nothing")
+		}
 		if r.status != 503 {
 			t.Fatalf("before the log acknowledged anything: %d %s", r.status, r.body)
 		}

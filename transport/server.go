@@ -143,9 +143,6 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 	}
 }
 
-// Serve serves ln until hs is shut down.
-func Serve(hs *fasthttp.Server, ln net.Listener) error { return hs.Serve(ln) }
-
 // handleRequestError answers requests that fasthttp could not read: too
 // large, malformed, or too slow. The connection is closed after it.
 func (s *Server) handleRequestError(ctx *fasthttp.RequestCtx, err error) {
