@@ -1,0 +1,55 @@
+package serverproc
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// TestLifecycle: Start answers on URL, Term exits 0, a restart on the same
+// data directory works after Kill9, and Launch + WaitExit report a refusal
+// to start with its exit code and output.
+func TestLifecycle(t *testing.T) {
+	bin := Build(t)
+	if again := Build(t); again != bin {
+		t.Fatalf("Build built twice: %s, %s", bin, again)
+	}
+	dir := t.TempDir()
+
+	s := Start(t, bin, dir)
+	resp, err := http.Get(s.URL() + "/api/products")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/products: %d", resp.StatusCode)
+	}
+	if code := s.Term(); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d\n%s", code, s.Output())
+	}
+
+	k := Start(t, bin, dir)
+	k.Kill9()
+	if code, err := k.WaitExit(time.Second); err != nil || code != -1 {
+		t.Fatalf("after Kill9: code %d, %v", code, err)
+	}
+	k.Kill9() // a second kill is a no-op
+
+	bad := Launch(t, bin, t.TempDir(), "--fsync", "sometimes")
+	code, err := bad.WaitExit(StartTimeout)
+	if err != nil || code != 2 || !strings.Contains(bad.Output(), "--fsync") {
+		t.Fatalf("bad flag: code %d, %v, output:\n%s", code, err, bad.Output())
+	}
+	if err := bad.WaitHealthy(time.Second); err == nil {
+		t.Fatal("WaitHealthy succeeded on an exited server")
+	}
+}
