@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run test bench lint
+.PHONY: build run test bench lint fuzz
 
 build:
 	@mkdir -p bin
@@ -27,3 +27,8 @@ bench:
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l lists unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Arbitrary bodies against POST /api/holds for FUZZTIME.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzHoldBody -fuzztime=$(FUZZTIME) ./transport

@@ -7,6 +7,10 @@
 // once the listener is up, so only after replay. SIGINT or SIGTERM: stop
 // accepting, finish the requests in flight, stop the engine, flush and close
 // the log, exit 0.
+//
+// Exit codes: 0 after a clean shutdown (or --help), 1 when the server could
+// not start or failed, 2 for a bad flag or environment variable, 3 when the
+// write-ahead log is damaged in the middle (see --wal-truncate-corrupt).
 package main
 
 import (
