@@ -20,16 +20,15 @@ const (
 // instead of failing, so a burst of concurrent duplicates never errors out.
 func newHostClient(hostPort string, maxConns int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
-		Addr:                          hostPort,
-		Name:                          "flashbench",
-		MaxConns:                      maxConns,
-		MaxConnWaitTimeout:            connWaitTimeout,
-		ReadTimeout:                   requestTimeout,
-		WriteTimeout:                  requestTimeout,
-		MaxIdleConnDuration:           idleConnLifetime,
-		MaxResponseBodySize:           responseBodyMaxLen,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: false,
-		DisablePathNormalizing:        true,
+		Addr:                     hostPort,
+		Name:                     "flashbench",
+		MaxConns:                 maxConns,
+		MaxConnWaitTimeout:       connWaitTimeout,
+		ReadTimeout:              requestTimeout,
+		WriteTimeout:             requestTimeout,
+		MaxIdleConnDuration:      idleConnLifetime,
+		MaxResponseBodySize:      responseBodyMaxLen,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
 	}
 }

@@ -3,8 +3,7 @@ package bench
 // Endpoint names one route of the contract; statistics are kept per endpoint.
 type Endpoint int
 
-// The endpoints flashbench calls. EndpointCeiling is the constant-response
-// server of the ceiling workload.
+// The endpoints flashbench calls.
 const (
 	EndpointProductGet Endpoint = iota
 	EndpointProductList
@@ -14,7 +13,6 @@ const (
 	EndpointOrderGet
 	EndpointWebhook
 	EndpointAdmin
-	EndpointCeiling
 	endpointCount
 )
 
@@ -27,7 +25,6 @@ var endpointNames = [endpointCount]string{
 	EndpointOrderGet:    "GET /api/orders/{id}",
 	EndpointWebhook:     "POST /api/payments/webhook",
 	EndpointAdmin:       "POST /api/admin/*",
-	EndpointCeiling:     "GET (ceiling server)",
 }
 
 // String returns the route pattern, e.g. "POST /api/holds".

@@ -46,7 +46,7 @@ type ErrorCount struct {
 type HotResult struct {
 	ProductID          int64   `json:"product_id"`
 	StockAtStart       int64   `json:"stock_at_start"` // available units when the load began
-	HoldsGranted       int64   `json:"holds_granted"`
+	HoldsGranted       int64   `json:"holds_granted"`  // each hold is for one unit
 	UnitsGranted       int64   `json:"units_granted"`
 	UnitsUnknown       int64   `json:"units_unknown"` // requests with no answer: granted or not
 	UnitsExpired       int64   `json:"units_expired"` // granted units whose hold expired during the run

@@ -1,0 +1,83 @@
+package linearize
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// VisualizeEnv names the environment variable that, when Options leave
+// VisualizePath empty, gives the file for porcupine's HTML visualization of
+// a failed check.
+const VisualizeEnv = "LINEARIZE_VIS"
+
+// Options tune Check. The zero value is usable.
+type Options struct {
+	// Timeout bounds the linearizability search (default 60s). A search
+	// that runs out gives porcupine.Unknown, which Result.OK refuses.
+	Timeout time.Duration
+	// VisualizePath, or else $LINEARIZE_VIS, is where a failed check
+	// writes porcupine's HTML visualization. Empty: none is written.
+	VisualizePath string
+	// ExplainBudget bounds the time spent shrinking a failing partition
+	// for the report (default 20s).
+	ExplainBudget time.Duration
+}
+
+// Result is the verdict on one history.
+type Result struct {
+	Verdict    porcupine.CheckResult
+	Conflicts  []string // see Consistency
+	Report     string   // for a violation: the shortest failing history found, readable
+	Ops        int
+	Partitions int
+	Elapsed    time.Duration
+	Visualized string // the HTML file written, if any
+}
+
+// OK reports a linearizable history with consistent ids: Ok verdict and no
+// conflicts. Unknown (timed out) is not OK.
+func (r Result) OK() bool { return r.Verdict == porcupine.Ok && len(r.Conflicts) == 0 }
+
+// Check decides whether history is linearizable against the model of a
+// server seeded with catalog, partition by partition, and for a violation
+// explains the smallest failing sub-history it can find.
+func Check(catalog []Product, history []porcupine.Operation, opt Options) Result {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 60 * time.Second
+	}
+	if opt.ExplainBudget <= 0 {
+		opt.ExplainBudget = 20 * time.Second
+	}
+	if opt.VisualizePath == "" {
+		opt.VisualizePath = os.Getenv(VisualizeEnv)
+	}
+	start := time.Now()
+	model := NewModel(catalog)
+	keys, _ := split(history)
+	res := Result{Ops: len(history), Partitions: len(keys), Conflicts: Consistency(history)}
+	verdict, info := porcupine.CheckOperationsVerbose(model, history, opt.Timeout)
+	res.Verdict = verdict
+	res.Elapsed = time.Since(start)
+	if res.OK() {
+		return res
+	}
+	res.Report = explain(catalog, history, res, opt.ExplainBudget)
+	if opt.VisualizePath != "" {
+		if err := porcupine.VisualizePath(model, info, opt.VisualizePath); err != nil {
+			res.Report += fmt.Sprintf("\nvisualization not written: %v\n", err)
+		} else {
+			res.Visualized = opt.VisualizePath
+			res.Report += fmt.Sprintf("\nvisualization: %s\n", opt.VisualizePath)
+		}
+	}
+	return res
+}
+
+// String is a one-line summary.
+func (r Result) String() string {
+	return fmt.Sprintf("%s: %d operations in %d partitions checked in %v, %d id conflicts",
+		r.Verdict, r.Ops, r.Partitions, r.Elapsed.Round(time.Millisecond), len(r.Conflicts))
+}
