@@ -111,10 +111,14 @@ func writeWorkloadFigures(out io.Writer, res *Result) {
 		fmt.Fprintf(out, "hot: product %d, stock %d, granted %d (equals stock: %v), unknown %d, expired %d\n",
 			h.ProductID, h.StockAtStart, h.UnitsGranted, h.GrantedEqualsStock, h.UnitsUnknown, h.UnitsExpired)
 		if h.SoldOut {
-			fmt.Fprintf(out, "hot: sold out after %.1f ms (last grant at %.1f ms); after sell-out %d 409s, %.0f/s, %.1f%% of answers\n",
-				h.SellOutMillis, h.LastGrantMillis, h.RejectsAfterSold, h.RejectsPerSecAfter, 100*h.RejectShareAfter)
+			fmt.Fprintf(out, "hot: sold out after %.1f ms (%.0f grants/s; last grant at %.1f ms); after sell-out %d 409s, %.0f/s, %.1f%% of answers\n",
+				h.SellOutMillis, h.GrantsPerSecToSellOut, h.LastGrantMillis, h.RejectsAfterSold, h.RejectsPerSecAfter, 100*h.RejectShareAfter)
 		} else {
 			fmt.Fprintln(out, "hot: did not sell out")
+		}
+		if g := h.GrantLatency; g.Count > 0 {
+			fmt.Fprintf(out, "hot: latency of the %d grants (201): p50 %s, p90 %s, p99 %s, max %s\n",
+				g.Count, formatMicros(g.P50Micros), formatMicros(g.P90Micros), formatMicros(g.P99Micros), formatMicros(g.MaxMicros))
 		}
 	}
 	if c := res.Checkout; c != nil {

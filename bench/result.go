@@ -57,6 +57,11 @@ type HotResult struct {
 	RejectsAfterSold   int64   `json:"rejects_after_sell_out"`
 	RejectsPerSecAfter float64 `json:"rejects_per_sec_after_sell_out"`
 	RejectShareAfter   float64 `json:"reject_share_after_sell_out"` // 409s / answers after sell-out
+	// GrantsPerSecToSellOut is the units granted before the sell-out was
+	// seen over the sell-out time.
+	GrantsPerSecToSellOut float64 `json:"grants_per_sec_to_sell_out,omitempty"`
+	// GrantLatency is the latency of 201 answers alone.
+	GrantLatency LatencySummary `json:"grant_latency"`
 }
 
 // CheckoutResult is the checkout workload's flow figures.

@@ -24,6 +24,7 @@ type reply struct {
 	body     []byte
 	json     *fastjson.Value // nil when the body is not JSON or was not parsed
 	replayed bool            // the Idempotent-Replayed: true header was present
+	latency  time.Duration   // as recorded: from the intended send time in open loop
 }
 
 // ok reports a 2xx answer.
@@ -122,7 +123,7 @@ func (w *worker) call(ep Endpoint, method string, path, body []byte, opt request
 	err := w.hc.Do(req, &w.resp)
 	latency := time.Since(start)
 
-	r := reply{err: err}
+	r := reply{err: err, latency: latency}
 	if err == nil {
 		r.status = w.resp.StatusCode()
 		r.body = w.resp.Body()

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // hotTokensKeptMax bounds the hold tokens kept for the expiry check; a server
@@ -22,18 +24,24 @@ type hotWorkload struct {
 	holdPath  []byte
 	holdBody  []byte
 
-	granted        atomic.Int64
-	unknown        atomic.Int64
-	soldOutNanos   atomic.Int64 // since start; 0 = not yet
-	lastGrantNanos atomic.Int64
-	afterAnswers   atomic.Int64 // answers to requests sent after the sell-out was seen
-	afterRejects   atomic.Int64 // of which 409
+	granted         atomic.Int64
+	unknown         atomic.Int64
+	soldOutNanos    atomic.Int64 // since start; 0 = not yet
+	lastGrantNanos  atomic.Int64
+	grantsAtSellOut atomic.Int64
+	afterAnswers    atomic.Int64 // answers to requests sent after the sell-out was seen
+	afterRejects    atomic.Int64 // of which 409
 
 	tokensMu sync.Mutex
 	tokens   []string
+	// grantLatency holds the latencies of 201 answers only, which (unlike
+	// the 409s that dominate the run) wait for the write-ahead log.
+	grantLatency *hdrhistogram.Histogram // guarded by tokensMu
 }
 
-func newHotWorkload(cfg Config) *hotWorkload { return &hotWorkload{cfg: cfg} }
+func newHotWorkload(cfg Config) *hotWorkload {
+	return &hotWorkload{cfg: cfg, grantLatency: newLatencyHistogram()}
+}
 
 // setup picks or creates the product and reads its stock.
 func (h *hotWorkload) setup(_ context.Context, env *runEnv) error {
@@ -71,14 +79,18 @@ func (h *hotWorkload) op(w *worker) {
 	case r.status == 201:
 		h.granted.Add(1)
 		h.lastGrantNanos.Store(sinceStart)
+		token := ""
 		if r.json != nil {
-			h.keepToken(string(r.json.GetStringBytes("hold_token")))
+			token = string(r.json.GetStringBytes("hold_token"))
 		}
+		h.keepGrant(token, r.latency)
 	case r.status == 409:
 		if soldOut {
 			h.afterRejects.Add(1)
 		} else if r.json != nil && r.json.GetInt64("available_stock") == 0 {
-			h.soldOutNanos.CompareAndSwap(0, max(sinceStart, 1))
+			if h.soldOutNanos.CompareAndSwap(0, max(sinceStart, 1)) {
+				h.grantsAtSellOut.Store(h.granted.Load())
+			}
 		}
 	case r.status == 0 || (r.status >= 500 && r.status != 503):
 		// No answer, or a failure that does not promise nothing was done.
@@ -86,11 +98,14 @@ func (h *hotWorkload) op(w *worker) {
 	}
 }
 
-func (h *hotWorkload) keepToken(token string) {
+// keepGrant keeps a granted hold's token for the expiry check and its
+// latency.
+func (h *hotWorkload) keepGrant(token string, latency time.Duration) {
 	h.tokensMu.Lock()
 	if len(h.tokens) < hotTokensKeptMax {
 		h.tokens = append(h.tokens, token)
 	}
+	recordLatency(h.grantLatency, latency)
 	h.tokensMu.Unlock()
 }
 
@@ -124,9 +139,11 @@ func (h *hotWorkload) finish(_ context.Context, env *runEnv, res *Result) error 
 		SoldOut:            soldOutNanos != 0,
 		LastGrantMillis:    float64(h.lastGrantNanos.Load()) / 1e6,
 		RejectsAfterSold:   h.afterRejects.Load(),
+		GrantLatency:       summarize(h.grantLatency),
 	}
 	if soldOutNanos != 0 {
 		hr.SellOutMillis = float64(soldOutNanos) / 1e6
+		hr.GrantsPerSecToSellOut = float64(h.grantsAtSellOut.Load()) / (float64(soldOutNanos) / 1e9)
 		afterSec := res.DurationSec - float64(soldOutNanos)/1e9
 		if afterSec > 0 {
 			hr.RejectsPerSecAfter = float64(hr.RejectsAfterSold) / afterSec

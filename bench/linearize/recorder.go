@@ -1,0 +1,112 @@
+package linearize
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Never is the return time of an operation that got no answer: it may take
+// effect at any point after its call.
+const Never = int64(math.MaxInt64)
+
+// Recorder collects a history: each request's client, input, output, and
+// call and return times in nanoseconds on one monotonic clock. It is safe
+// for concurrent use.
+type Recorder struct {
+	start time.Time
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+	seq   int
+}
+
+// NewRecorder starts the history's clock.
+func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
+
+func (r *Recorder) now() int64 { return int64(time.Since(r.start)) }
+
+func (r *Recorder) nextSeq() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	return r.seq
+}
+
+// Do sends in through c on behalf of client and records it, unless it was
+// never sent. An unanswered request is recorded with return time Never.
+func (r *Recorder) Do(c *Client, client int, in Input) (Output, bool) {
+	in.Seq = r.nextSeq()
+	call := r.now()
+	out, sent := c.Do(in)
+	ret := r.now()
+	if !sent {
+		return out, false
+	}
+	if out.Unknown {
+		ret = Never
+	}
+	r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	return out, true
+}
+
+// DoProducts reads the product list and records one product read per id,
+// all with the list's times.
+func (r *Recorder) DoProducts(c *Client, client int, ids []uint64) bool {
+	call := r.now()
+	outs, sent := c.Products(ids)
+	ret := r.now()
+	if !sent {
+		return false
+	}
+	for i, id := range ids {
+		out := Unanswered
+		if outs != nil {
+			out = outs[i]
+		}
+		end := ret
+		if out.Unknown {
+			end = Never
+		}
+		in := Input{Kind: KindGetProduct, ProductID: id, Seq: r.nextSeq()}
+		r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: end})
+	}
+	return true
+}
+
+// Record adds an operation made elsewhere (tests build histories by hand).
+func (r *Recorder) Record(op porcupine.Operation) {
+	in := op.Input.(Input)
+	in.Seq = r.nextSeq()
+	op.Input = in
+	r.add(op)
+}
+
+func (r *Recorder) add(op porcupine.Operation) {
+	r.mu.Lock()
+	r.ops = append(r.ops, op)
+	r.mu.Unlock()
+}
+
+// History returns a copy of the operations recorded so far.
+func (r *Recorder) History() []porcupine.Operation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ops)
+}
+
+// setHints fills HintOrderID of unanswered order requests: the order id
+// each token's hold has (see Input.HintOrderID).
+func (r *Recorder) setHints(orderOf map[string]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, op := range r.ops {
+		in := op.Input.(Input)
+		if in.Kind == KindOrder && op.Output.(Output).Unknown {
+			in.HintOrderID = orderOf[in.Token]
+			r.ops[i].Input = in
+		}
+	}
+}
