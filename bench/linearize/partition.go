@@ -7,7 +7,7 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// routes maps what answers revealed to the product they belong to: hold
+// routes maps what answers (and order hints) revealed to the product they belong to: hold
 // tokens (from hold, order and hold-read answers) and order ids (from order,
 // order-read and hold-read answers).
 type routes struct {
@@ -29,6 +29,12 @@ func learnRoutes(history []porcupine.Operation) routes {
 		}
 		if out.OrderID != 0 {
 			r.order(out.OrderID, out.ProductID, out.Token)
+		}
+	}
+	for _, op := range history {
+		in := op.Input.(Input)
+		if p, ok := r.tokenProduct[in.Token]; ok && in.Kind == KindOrder && in.HintOrderID != 0 {
+			r.order(in.HintOrderID, p, in.Token)
 		}
 	}
 	return r
