@@ -28,6 +28,9 @@ func TestHotAgainstFakeGrantsExactlyTheStock(t *testing.T) {
 	if h.RejectsAfterSold == 0 || h.RejectShareAfter != 1 || h.SellOutMillis <= 0 {
 		t.Errorf("hot = %+v; want only 409s after the sell-out", h)
 	}
+	if h.GrantLatency.Count != 40 || h.GrantsPerSecToSellOut <= 0 {
+		t.Errorf("hot = %+v; want the latency of exactly the 40 grants and a grant rate", h)
+	}
 }
 
 func TestHotCreatesItsProductWithAdminToken(t *testing.T) {

@@ -41,16 +41,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		ld := &load{c: c, l: l, products: catalog, tag: fmt.Sprintf("k%d", cycle)}
 		loadSeed := rng.Int63()
 		killAfter := killAfterMin + time.Duration(rng.Int63n(int64(killAfterMax-killAfterMin)))
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			ld.run(ctx, killWorkers, loadSeed)
-			close(done)
-		}()
-		time.Sleep(killAfter)
-		s.Kill9()
-		cancel()
-		<-done
+		loadAndKill(s, ld, killWorkers, killAfter, loadSeed)
 		c.close()
 		t.Logf("kill -9 #%d after %v of load; ledger: %s", cycle+1, killAfter, l.summary())
 		if t.Failed() {
@@ -69,4 +60,19 @@ func TestKill9UnderLoad(t *testing.T) {
 	c = newClient(s.URL())
 	defer c.close()
 	verify(t, "restart after SIGTERM", c, l, catalog, allSurvive)
+}
+
+// loadAndKill runs ld with workers clients, kills s with SIGKILL after
+// killAfter while they are busy, and returns once every client stopped.
+func loadAndKill(s *serverproc.Server, ld *load, workers int, killAfter time.Duration, rngSeed int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		ld.run(ctx, workers, rngSeed)
+		close(done)
+	}()
+	time.Sleep(killAfter)
+	s.Kill9()
+	cancel()
+	<-done
 }
