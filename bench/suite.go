@@ -64,6 +64,9 @@ func RunSuite(ctx context.Context, cfg Config, rounds int, out io.Writer) (*Suit
 	byWorkload := map[string][]*Result{}
 	for round := 1; round <= rounds; round++ {
 		for _, name := range workloads {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("suite interrupted: %w", err)
+			}
 			c := cfg
 			c.Workload = name
 			if err := c.validate(); err != nil {
