@@ -93,6 +93,15 @@ func TestAuditFailsWhenEarlyWebhooksAreRefused(t *testing.T) {
 	requireViolation(t, res, "early webhook")
 }
 
+func TestAuditFailsWhenPaymentsAreLost(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{loseSuccesses: true})
+	res := runBench(t, fakeConfig(f, "checkout"))
+	requireViolation(t, res, `the order is "pending"`)
+	if res.Checkout.LostPayments == 0 {
+		t.Errorf("lost payments = 0, want > 0")
+	}
+}
+
 // requireViolation asserts the audit failed with a message containing word.
 func requireViolation(t *testing.T, res *Result, word string) {
 	t.Helper()

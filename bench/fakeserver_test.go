@@ -24,6 +24,7 @@ type fakeFaults struct {
 	applyEveryWebhook    bool // apply contrary events: a final state changes
 	replayWithoutHeader  bool // replay idempotent answers without the header
 	notQueueEarlyWebhook bool // answer 404 to webhooks for unknown orders
+	loseSuccesses        bool // answer applied:true to successes, change nothing
 }
 
 type fakeProduct struct {
@@ -278,6 +279,9 @@ func (f *fakeServer) createOrder(ctx *fasthttp.RequestCtx) {
 func (f *fakeServer) apply(o *fakeOrder, success bool) bool {
 	if o.status != statusPending && !f.faults.applyEveryWebhook {
 		return false
+	}
+	if success && f.faults.loseSuccesses {
+		return true
 	}
 	p := f.products[o.productID]
 	if o.status == statusPaid {

@@ -225,3 +225,29 @@ func (l *ledger) summary() string {
 	return fmt.Sprintf("%d acknowledged holds, %d orders, %d keyed answers; answers by kind %v",
 		len(l.holds), len(l.orders), len(l.keyed), l.counts)
 }
+
+// mustSurviveSummary says how many of the ledger's acknowledged holds,
+// orders and keyed answers survives requires, so a test log shows how much
+// a check covered.
+func (l *ledger) mustSurviveSummary(survives survival) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	holds, orders, keyed := 0, 0, 0
+	for _, h := range l.holds {
+		if survives(h.at) {
+			holds++
+		}
+	}
+	for _, o := range l.orders {
+		if survives(o.createdAt) {
+			orders++
+		}
+	}
+	for _, k := range l.keyed {
+		if survives(k.at) {
+			keyed++
+		}
+	}
+	return fmt.Sprintf("must survive: %d of %d holds, %d of %d orders, %d of %d keyed answers",
+		holds, len(l.holds), orders, len(l.orders), keyed, len(l.keyed))
+}

@@ -92,6 +92,7 @@ func TestDamagedTail(t *testing.T) {
 			when := fmt.Sprintf("%s from byte %d of segment %s (%d bytes)", d.name, off, end.segment, end.bytes)
 			survives := survivesBefore(damagePoint{segment: end.segment, offset: off})
 
+			t.Logf("%s: %s", when, l.mustSurviveSummary(survives))
 			s := serverproc.Start(t, bin, vdir, flags...)
 			c := newClient(s.URL())
 			verify(t, when, c, l, catalog, survives)

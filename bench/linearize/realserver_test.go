@@ -1,0 +1,156 @@
+package linearize
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/flashsale/flashsale/bench/serverproc"
+)
+
+// LongEnv turns on the long runs (make verify): LINEARIZE_LONG=1.
+const LongEnv = "LINEARIZE_LONG"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	serverproc.Cleanup()
+	os.Exit(code)
+}
+
+// realCatalog is small on purpose: stock runs out within a run, so 409s,
+// replayed 409s and units given back by failed payments all happen.
+var realCatalog = []Product{
+	{ID: 1, Name: "Widget", PriceCents: 500, TotalStock: 12, MaxPerHold: 3},
+	{ID: 2, Name: "Sneaker", PriceCents: 2000, TotalStock: 5, MaxPerHold: 2},
+	{ID: 3, Name: "Gift card", PriceCents: 100, TotalStock: 40, MaxPerHold: 4},
+}
+
+// realRun is one recorded run against cmd/flashsale.
+type realRun struct {
+	seed     uint64
+	clients  int
+	ops      int
+	duration time.Duration
+	kills    int    // kill -9 and restart this many times during the run
+	fsync    string // --fsync
+}
+
+// run starts the server, drives the workload (killing and restarting the
+// server r.kills times at seeded moments), sweeps, and checks the history.
+func (r realRun) run(t *testing.T) Result {
+	t.Helper()
+	bin := serverproc.Build(t)
+	dir := t.TempDir()
+	seedFile := filepath.Join(t.TempDir(), "seed.json")
+	data, _ := json.Marshal(realCatalog)
+	if err := os.WriteFile(seedFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--seed", seedFile, "--hold-ttl", "1h", "--order-ttl", "0", "--fsync", r.fsync}
+	srv := serverproc.Start(t, bin, dir, flags...)
+	var url atomic.Value
+	url.Store(srv.URL())
+	client := NewClient(func() string { return url.Load().(string) }, 10*time.Second)
+	defer client.CloseIdle()
+	rec := NewRecorder()
+	w := Workload{Catalog: realCatalog, Clients: r.clients, Ops: r.ops, Duration: r.duration,
+		Seed: r.seed, KeyPrefix: fmt.Sprintf("s%d-", r.seed)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(context.Background(), client, rec)
+	}()
+	rng := rand.New(rand.NewPCG(r.seed, 99))
+	for i := 0; i < r.kills; i++ {
+		wait := r.duration / time.Duration(2*r.kills+1) * time.Duration(1+rng.IntN(2))
+		select {
+		case <-done:
+			t.Logf("the workload ended before kill %d", i+1)
+		case <-time.After(wait):
+		}
+		srv.Kill9()
+		srv = serverproc.Start(t, bin, dir, flags...)
+		url.Store(srv.URL())
+		t.Logf("kill -9 #%d after %v; restarted at %s", i+1, wait, srv.URL())
+	}
+	<-done
+	if err := Sweep(client, rec, realCatalog, r.clients, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	history := rec.History()
+	res := Check(realCatalog, history, Options{Timeout: 2 * time.Minute})
+	t.Logf("seed %d: %s (%d unanswered)\n%s", r.seed, res, countUnanswered(history), Summary(history))
+	if !res.OK() {
+		t.Errorf("seed %d: the real server's history is not linearizable:\n%s", r.seed, res.Report)
+	}
+	if code := srv.Term(); code != 0 {
+		t.Errorf("flashsale exited %d after SIGTERM", code)
+	}
+	return res
+}
+
+func countUnanswered(history []porcupine.Operation) (n int) {
+	for _, op := range history {
+		if op.Output.(Output).Unknown {
+			n++
+		}
+	}
+	return n
+}
+
+func seeds(n int) []uint64 {
+	if s := os.Getenv("LINEARIZE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err == nil {
+			return []uint64{v}
+		}
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
+}
+
+// TestRealServerLinearizable: seeded runs of a few hundred concurrent
+// requests against cmd/flashsale; every history must be linearizable.
+func TestRealServerLinearizable(t *testing.T) {
+	for _, seed := range seeds(3) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			realRun{seed: seed, clients: 8, ops: 300, duration: 4 * time.Second, fsync: "always"}.run(t)
+		})
+	}
+}
+
+// TestRealServerLinearizableAcrossKill9: the same, with a kill -9 and a
+// restart in the middle; unanswered requests may or may not have happened,
+// everything answered must fit one linear order.
+func TestRealServerLinearizableAcrossKill9(t *testing.T) {
+	for _, seed := range seeds(2) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			realRun{seed: seed, clients: 8, ops: 300, duration: 3 * time.Second, kills: 1, fsync: "always"}.run(t)
+		})
+	}
+}
+
+// TestRealServerLinearizableLong: longer runs with several kills, only with
+// LINEARIZE_LONG=1 (make verify).
+func TestRealServerLinearizableLong(t *testing.T) {
+	if os.Getenv(LongEnv) == "" {
+		t.Skipf("long runs only with %s=1", LongEnv)
+	}
+	for _, seed := range seeds(5) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			realRun{seed: 100 + seed, clients: 16, ops: 2000, duration: 20 * time.Second, fsync: "always"}.run(t)
+			realRun{seed: 200 + seed, clients: 16, ops: 2000, duration: 20 * time.Second, kills: 3, fsync: "always"}.run(t)
+		})
+	}
+}
