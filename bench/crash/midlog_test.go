@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,10 +111,11 @@ func TestMidLogCorruption(t *testing.T) {
 			}
 			out := refused.Output()
 			indexRE := regexp.MustCompile(`index\W{1,3}` + strconv.FormatUint(e.index, 10) + `\b`)
-			if code == 0 || !bytes.Contains([]byte(out), []byte(segment)) || !indexRE.MatchString(out) {
+			if code == 0 || !strings.Contains(out, segment) || !indexRE.MatchString(out) {
 				t.Errorf("%s: exit code %d, want non-zero with segment %s and index %d named; output:\n%s",
 					when, code, segment, e.index, out)
 			}
+			t.Logf("refused with exit code %d: %s", code, lastLine(out))
 			if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, damaged) {
 				t.Errorf("%s: refusing to start changed segment %s (%d bytes before, %d after, %v)", when, segment, len(damaged), len(after), err)
 			}
@@ -171,4 +173,10 @@ func flipBits(t *testing.T, path string, offset int64, mask byte) {
 	if _, err := f.WriteAt(b, offset); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
