@@ -27,7 +27,7 @@ type Config struct {
 	BrowseWeight   int // mixed: browse ops per CheckoutWeight checkout ops
 	CheckoutWeight int
 
-	WithCeiling bool   // also run ceiling afterwards and report the ratio
+	WithCeiling bool   // also run ceiling afterwards (at most 10 s) and report the ratio
 	CeilingExe  string // binary that serves the ceiling (default os.Args[0])
 
 	JSONPath string // write the full result as JSON here when set

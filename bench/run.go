@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// withCeilingDurationMax bounds the ceiling run that follows a workload: a
+// rate needs no longer sample.
+const withCeilingDurationMax = 10 * time.Second
+
 // controlConns is the connection pool of setup and verification requests,
 // kept apart from the load's pool.
 const controlConns = verifyParallelism
@@ -32,6 +36,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	case cfg.WithCeiling:
 		cc := cfg
 		cc.Workload = "ceiling"
+		cc.Duration = min(cfg.Duration, withCeilingDurationMax)
 		ceiling, err := runOnce(ctx, cc, out)
 		if err != nil {
 			return nil, fmt.Errorf("ceiling: %w", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -24,10 +23,16 @@ func allSurvive(mark) bool { return true }
 
 func survivesBefore(d damagePoint) survival { return func(m mark) bool { return m.before(d) } }
 
+// reporter is the part of testing.T that verify reports through.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // verifier checks a restarted server against a ledger. The server must be
 // idle: no other client may change it during the check.
 type verifier struct {
-	t        *testing.T
+	t        reporter
 	c        *client
 	l        *ledger
 	seed     []seedProduct
@@ -41,7 +46,7 @@ type verifier struct {
 // verify checks every promise of API.md about acknowledged answers that the
 // ledger can judge, then the stock arithmetic. Failures are reported with
 // t.Errorf, prefixed with when.
-func verify(t *testing.T, when string, c *client, l *ledger, seed []seedProduct, survives survival) {
+func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, survives survival) {
 	t.Helper()
 	l.mu.Lock() // the load is over; hold the lock for a consistent view
 	defer l.mu.Unlock()

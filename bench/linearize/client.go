@@ -121,6 +121,11 @@ func (c *Client) roundTrip(method, path, key string, body []byte) (status int, r
 	if err != nil {
 		return 0, false, w, err
 	}
+	// net/http resends a request that carries an Idempotency-Key on a new
+	// connection when a reused one fails; the first attempt may have been
+	// served, so a failed resend is not "never sent". Without GetBody it
+	// never resends a request with a body.
+	req.GetBody = nil
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -142,7 +147,9 @@ func (c *Client) roundTrip(method, path, key string, body []byte) (status int, r
 	return resp.StatusCode, resp.Header.Get("Idempotent-Replayed") == "true", w, nil
 }
 
-// refused reports an error from dialling: the request was never sent.
+// refused reports an error from dialling: the request was never sent (a
+// GET may have been sent on a connection that failed before the redial,
+// but a read changes nothing, so leaving it out is sound).
 func refused(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"

@@ -70,16 +70,19 @@ func (r realRun) run(t *testing.T) Result {
 	}()
 	rng := rand.New(rand.NewPCG(r.seed, 99))
 	for i := 0; i < r.kills; i++ {
-		wait := r.duration / time.Duration(2*r.kills+1) * time.Duration(1+rng.IntN(2))
-		select {
-		case <-done:
+		// Kill once the run is a seeded 20-80% further through its budget.
+		at := r.ops * (i*60 + 20 + rng.IntN(60)) / (100 * r.kills)
+		for len(rec.History()) < at && !isDone(done) {
+			time.Sleep(time.Millisecond)
+		}
+		if isDone(done) {
 			t.Logf("the workload ended before kill %d", i+1)
-		case <-time.After(wait):
 		}
 		srv.Kill9()
+		killedAt := len(rec.History())
 		srv = serverproc.Start(t, bin, dir, flags...)
 		url.Store(srv.URL())
-		t.Logf("kill -9 #%d after %v; restarted at %s", i+1, wait, srv.URL())
+		t.Logf("kill -9 #%d after %d operations; restarted at %s", i+1, killedAt, srv.URL())
 	}
 	<-done
 	if err := Sweep(client, rec, realCatalog, r.clients, 20*time.Second); err != nil {
@@ -104,6 +107,15 @@ func countUnanswered(history []porcupine.Operation) (n int) {
 		}
 	}
 	return n
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func seeds(n int) []uint64 {

@@ -42,7 +42,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("FLASHSALE_WEBHOOK_SECRET"), "sign webhooks with this secret (default $FLASHSALE_WEBHOOK_SECRET)")
 	fs.Float64Var(&cfg.SuccessShare, "success", 0.8, "checkout: share of payments that succeed")
 	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
-	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", false, "also run ceiling with the same shape and report the ratio")
+	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", true, "after the workload, run ceiling with the same connections (for at most 10 s) and report the throughput as a share of it")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
 	suite := fs.Bool("suite", false, "run ceiling, browse, hot (needs --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
 	rounds := fs.Int("rounds", 3, "suite: rounds")
