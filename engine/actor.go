@@ -15,9 +15,10 @@ type actor struct {
 	priceCents int64
 	maxPerHold int64
 
-	inbox chan *command
-	quit  chan struct{}
-	free  chan *batch // batches not in flight; the actor waits here when all are
+	inbox  chan *command
+	quit   chan struct{}
+	exited chan struct{} // closed when run returns: nothing reads inbox after it
+	free   chan *batch   // batches not in flight; the actor waits here when all are
 
 	// state, owned by the actor goroutine
 	counts    counts
@@ -46,6 +47,7 @@ func newActor(e *Engine, r *record) *actor {
 		maxPerHold: r.maxPerHold,
 		inbox:      make(chan *command, e.cfg.InboxCap),
 		quit:       make(chan struct{}),
+		exited:     make(chan struct{}),
 		free:       make(chan *batch, batchesInFlightMax),
 		counts:     counts{total: r.qty, available: r.qty},
 		holds:      make(map[[16]byte]holdState),
@@ -69,7 +71,9 @@ func (a *actor) view() Product {
 }
 
 // call hands c to the actor and waits for its answer. A full inbox is
-// answered at once with CodeOverloaded rather than queueing without bound.
+// answered at once with CodeOverloaded rather than queueing without bound; a
+// command that reaches the inbox after the actor stopped reading it is
+// answered CodeShuttingDown instead of waiting forever.
 func (a *actor) call(c *command) {
 	select {
 	case a.inbox <- c:
@@ -77,13 +81,22 @@ func (a *actor) call(c *command) {
 		c.code = CodeOverloaded
 		return
 	}
-	<-c.done
+	select {
+	case <-c.done:
+	case <-a.exited:
+		select {
+		case <-c.done: // answered while the actor was draining
+		default:
+			c.code = CodeShuttingDown
+		}
+	}
 }
 
 // run is the actor's loop: take what is waiting, apply it, hand the records to
 // the journal as one batch, and go on without waiting for the fsync.
 func (a *actor) run() {
 	defer a.e.actorsWG.Done()
+	defer close(a.exited)
 	timer := a.e.clock.NewTimer(idleWait)
 	defer timer.Stop()
 	timerAtNanos := int64(-1) // the deadline the timer is set for; -1: idle

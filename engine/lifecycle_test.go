@@ -223,3 +223,24 @@ func TestReplayRejectsImpossibleRecords(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
+
+// TestCommandAfterActorExitIsRefused: a request that passed the stopping
+// check just before Stop, and reaches the inbox after the actor's last
+// drain, is answered instead of waiting forever.
+func TestCommandAfterActorExitIsRefused(t *testing.T) {
+	te := newTestEngine(t, widget)
+	a := te.actor(1)
+	te.Stop()
+	c := getCommand(cmdHold)
+	c.qty = 1
+	done := make(chan Code, 1)
+	go func() { a.call(c); done <- c.code }()
+	select {
+	case code := <-done:
+		if code != CodeShuttingDown {
+			t.Fatalf("code %s, want shutting_down", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a command sent after the actor exited was never answered")
+	}
+}

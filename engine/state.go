@@ -25,15 +25,14 @@ type holdState struct {
 
 // orderState is what an actor keeps of one order.
 type orderState struct {
-	qty            int64
-	amountCents    int64
-	status         OrderStatus
-	secret         [16]byte
-	createdNanos   int64
-	updatedNanos   int64
-	deadlineNanos  int64 // payment deadline, 0 when the order TTL is off
-	failureReason  string
-	refundReported bool
+	qty           int64
+	amountCents   int64
+	status        OrderStatus
+	secret        [16]byte
+	createdNanos  int64
+	updatedNanos  int64
+	deadlineNanos int64 // payment deadline, 0 when the order TTL is off
+	failureReason string
 }
 
 // deadline is an entry of an actor's expiry heap: a hold's expiry or an
