@@ -16,6 +16,9 @@ const (
 	killWorkers  = 8                       // concurrent clients
 	killAfterMin = 50 * time.Millisecond   // shortest load before a kill
 	killAfterMax = 1500 * time.Millisecond // longest load before a kill
+	// startKillAfterMax is the longest wait before killing a server that
+	// is still starting, in half of the cycles.
+	startKillAfterMax = 60 * time.Millisecond
 )
 
 // TestKill9UnderLoad: concurrent clients hold, order, pay and fail
@@ -24,8 +27,9 @@ const (
 // restart every acknowledged answer is still true (see verify): holds and
 // orders exist with at least their acknowledged status, keyed answers replay
 // byte for byte, nothing changed state without a request that could have
-// changed it, and no product is oversold. A final SIGTERM must exit 0 and
-// lose nothing either.
+// changed it, and no product is oversold. Half the cycles also kill a
+// server while it starts. A final SIGTERM must exit 0 and lose nothing
+// either.
 func TestKill9UnderLoad(t *testing.T) {
 	bin := serverproc.Build(t)
 	rng := rand.New(rand.NewSource(rngSeed(t)))
@@ -33,6 +37,13 @@ func TestKill9UnderLoad(t *testing.T) {
 	flags := serverFlags(t)
 	l := newLedger()
 	for cycle := 0; cycle < killCycles; cycle++ {
+		if rng.Intn(2) == 0 {
+			// A crash while starting: repairing, replaying, seeding, expiring.
+			early := serverproc.Launch(t, bin, dir, flags...)
+			time.Sleep(time.Duration(rng.Int63n(int64(startKillAfterMax))))
+			early.Kill9()
+			t.Logf("kill -9 while starting, before cycle %d", cycle+1)
+		}
 		s := serverproc.Start(t, bin, dir, flags...)
 		c := newClient(s.URL())
 		if cycle > 0 {

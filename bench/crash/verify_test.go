@@ -43,10 +43,21 @@ type verifier struct {
 	sold      map[int64]int64 // units the ledger knows to be sold, by product
 }
 
+// knownUnits is what verify saw: the products as read first, and the units
+// that the ledger's holds and orders reserve and sell by the server's own
+// account of their statuses, by product id. When every request of the load
+// was answered, the ledger knows every hold and order, and the two agree
+// exactly.
+type knownUnits struct {
+	products map[int64]productJSON
+	reserved map[int64]int64
+	sold     map[int64]int64
+}
+
 // verify checks every promise of API.md about acknowledged answers that the
 // ledger can judge, then the stock arithmetic. Failures are reported with
 // t.Errorf, prefixed with when.
-func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, survives survival) {
+func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, survives survival) knownUnits {
 	t.Helper()
 	l.mu.Lock() // the load is over; hold the lock for a consistent view
 	defer l.mu.Unlock()
@@ -60,8 +71,9 @@ func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, s
 	before, err := c.getProducts()
 	if err != nil {
 		t.Errorf("%s: %v", when, err)
-		return
+		return knownUnits{}
 	}
+	known := knownUnits{products: before, reserved: v.reserved, sold: v.sold}
 	v.checkStock(when, "before the replays", before)
 	v.checkHolds(when)
 	v.checkOrders(when)
@@ -80,7 +92,7 @@ func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, s
 	after, err := c.getProducts()
 	if err != nil {
 		t.Errorf("%s: %v", when, err)
-		return
+		return known
 	}
 	v.checkStock(when, "after the replays", after)
 	for id, b := range before {
@@ -88,6 +100,7 @@ func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, s
 			t.Errorf("%s: idempotent replays changed product %d: %+v before, %+v after", when, id, b, a)
 		}
 	}
+	return known
 }
 
 // checkStock checks the stock arithmetic of every seeded product.
