@@ -3,6 +3,7 @@ package engine
 import (
 	crand "crypto/rand"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,10 @@ type actor struct {
 	inbox  chan *command
 	quit   chan struct{}
 	exited chan struct{} // closed when run returns: nothing reads inbox after it
-	free   chan *batch   // batches not in flight; the actor waits here when all are
+	wakeCh chan struct{} // capacity 1: nudges an idle actor to look at pauseReq
+
+	pauseReq atomic.Pointer[pauseRequest] // set by Engine.Pause
+	free     chan *batch                  // batches not in flight; the actor waits here when all are
 
 	// state, owned by the actor goroutine
 	counts    counts
@@ -48,6 +52,7 @@ func newActor(e *Engine, r *record) *actor {
 		inbox:      make(chan *command, e.cfg.InboxCap),
 		quit:       make(chan struct{}),
 		exited:     make(chan struct{}),
+		wakeCh:     make(chan struct{}, 1),
 		free:       make(chan *batch, batchesInFlightMax),
 		counts:     counts{total: r.qty, available: r.qty},
 		holds:      make(map[[16]byte]holdState),
@@ -101,6 +106,11 @@ func (a *actor) run() {
 	defer timer.Stop()
 	timerAtNanos := int64(-1) // the deadline the timer is set for; -1: idle
 	for {
+		if r := a.pauseReq.Load(); r != nil {
+			a.pauseReq.Store(nil)
+			close(r.paused)
+			<-r.resume
+		}
 		// Under load the inbox is rarely empty: a plain receive is much
 		// cheaper than the three-way select below.
 		select {
@@ -113,12 +123,21 @@ func (a *actor) run() {
 			case <-timer.C():
 				timerAtNanos = -1
 				a.step(nil)
+			case <-a.wakeCh:
 			case <-a.quit:
 				a.drainOnQuit()
 				return
 			}
 		}
 		timerAtNanos = a.armTimer(timer, timerAtNanos)
+	}
+}
+
+// wake makes the actor go round its loop once even if nothing is queued.
+func (a *actor) wake() {
+	select {
+	case a.wakeCh <- struct{}{}:
+	default:
 	}
 }
 

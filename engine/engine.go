@@ -20,6 +20,9 @@ type Config struct {
 	IdempotencyKeysMax int           // keys remembered at once per namespace; beyond: CodeKeyTableFull
 	InboxCap           int           // commands queued per product; beyond: CodeOverloaded
 	SweepInterval      time.Duration // how often forgotten keys and stale queued webhooks are dropped
+	// ExpiredHoldRetention is how long an expired hold is still reported as
+	// "expired" across a snapshot; older ones are left out of snapshots.
+	ExpiredHoldRetention time.Duration
 
 	Clock   Clock
 	Journal Journal
@@ -32,15 +35,16 @@ type Config struct {
 // DefaultConfig is API.md's defaults, with the system clock and no journal.
 func DefaultConfig() Config {
 	return Config{
-		HoldTTL:            2 * time.Minute,
-		OrderTTL:           15 * time.Minute,
-		QueuedWebhookTTL:   time.Hour,
-		QueuedWebhooksMax:  100_000,
-		IdempotencyKeyTTL:  24 * time.Hour,
-		IdempotencyKeysMax: 10_000_000,
-		InboxCap:           4096,
-		SweepInterval:      time.Minute,
-		Clock:              SystemClock{},
+		HoldTTL:              2 * time.Minute,
+		OrderTTL:             15 * time.Minute,
+		QueuedWebhookTTL:     time.Hour,
+		QueuedWebhooksMax:    100_000,
+		IdempotencyKeyTTL:    24 * time.Hour,
+		IdempotencyKeysMax:   10_000_000,
+		InboxCap:             4096,
+		SweepInterval:        time.Minute,
+		ExpiredHoldRetention: 24 * time.Hour,
+		Clock:                SystemClock{},
 	}
 }
 
@@ -94,7 +98,7 @@ func New(cfg Config) *Engine {
 		cfg.Clock = SystemClock{}
 	}
 	if cfg.HoldTTL <= 0 || cfg.QueuedWebhookTTL <= 0 || cfg.IdempotencyKeyTTL <= 0 || cfg.OrderTTL < 0 ||
-		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeysMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 {
+		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeysMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 || cfg.ExpiredHoldRetention <= 0 {
 		panic(fmt.Sprintf("engine: invalid config %+v", cfg))
 	}
 	e := &Engine{
