@@ -34,10 +34,16 @@ func NewClient(base func() string, timeout time.Duration) *Client {
 // CloseIdle closes idle keep-alive connections.
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
+// Times are the timestamps of an answer, which Output leaves out: a hold's
+// expires_at, an order's created_at (zero when absent).
+type Times struct {
+	ExpiresAt, CreatedAt time.Time
+}
+
 // Do sends in and returns the answer. sent is false when the request
 // certainly never reached the server (the connection was refused), so it
 // belongs in no history.
-func (c *Client) Do(in Input) (out Output, sent bool) {
+func (c *Client) Do(in Input) (out Output, at Times, sent bool) {
 	var method, path string
 	var body []byte
 	var key string
@@ -66,13 +72,15 @@ func (c *Client) Do(in Input) (out Output, sent bool) {
 	case KindGetProduct:
 		method, path = "GET", "/api/products/"+strconv.FormatUint(in.ProductID, 10)
 	default:
-		panic(fmt.Sprintf("linearize: unknown kind %d", in.Kind))
+		panic(fmt.Sprintf("linearize: %s is not a request", in.Kind))
 	}
 	status, replayed, w, err := c.roundTrip(method, path, key, body)
 	if err != nil {
-		return Unanswered, !refused(err)
+		return Unanswered, at, !refused(err)
 	}
-	return reduce(in.Kind, status, replayed, w), true
+	at.ExpiresAt, _ = time.Parse(time.RFC3339Nano, w.ExpiresAt)
+	at.CreatedAt, _ = time.Parse(time.RFC3339Nano, w.CreatedAt)
+	return reduce(in.Kind, status, replayed, w), at, true
 }
 
 // Products reads GET /api/products and returns one Output per id in ids, as
@@ -114,6 +122,8 @@ type wire struct {
 	ReservedStock  int64  `json:"reserved_stock"`
 	SoldStock      int64  `json:"sold_stock"`
 	Products       []wire `json:"products"`
+	ExpiresAt      string `json:"expires_at"`
+	CreatedAt      string `json:"created_at"`
 }
 
 func (c *Client) roundTrip(method, path, key string, body []byte) (status int, replayed bool, w wire, err error) {

@@ -19,12 +19,12 @@ func describeInput(in Input) string {
 	switch in.Kind {
 	case KindHold:
 		fmt.Fprintf(&b, " p%d qty %d", in.ProductID, in.Qty)
-	case KindGetHold, KindOrder:
+	case KindGetHold, KindOrder, KindExpireHold:
 		fmt.Fprintf(&b, " tok %s", short(in.Token))
 		if in.HintOrderID != 0 {
 			fmt.Fprintf(&b, " (hint order %d)", in.HintOrderID)
 		}
-	case KindGetOrder:
+	case KindGetOrder, KindExpireOrder:
 		fmt.Fprintf(&b, " %d", in.OrderID)
 	case KindWebhook:
 		status := "failure"
@@ -47,6 +47,9 @@ func describeInput(in Input) string {
 func describeOutput(out Output) string {
 	if out.Unknown {
 		return "no answer"
+	}
+	if out == (Output{}) {
+		return "done"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", out.HTTP)
@@ -106,6 +109,9 @@ func describeState(s *state) string {
 		d := fmt.Sprintf("hold %s p%d qty %d", short(t), h.productID, h.qty)
 		if h.orderID != 0 {
 			d += fmt.Sprintf(" → order %d", h.orderID)
+		}
+		if h.expired {
+			d += " expired"
 		}
 		parts = append(parts, d)
 	}

@@ -55,6 +55,8 @@ func inert(op porcupine.Operation) bool {
 	switch in.Kind {
 	case KindGetHold, KindGetOrder, KindGetProduct:
 		return true
+	case KindExpireHold, KindExpireOrder:
+		return false
 	}
 	if out.Unknown {
 		return false
@@ -192,6 +194,8 @@ func predict(s *state, in Input) Output {
 			return errorOut(404, "hold_not_found")
 		case h.orderID != 0:
 			return orderOut(200, h.orderID, s.orders[h.orderID])
+		case h.expired:
+			return errorOut(410, "hold_expired")
 		}
 		return orderOut(201, 0, createOrder(s, in.Token, 0).orders[0])
 	case KindWebhook:

@@ -19,10 +19,10 @@ import (
 type fault int
 
 const (
-	faultNone       fault = iota
-	faultOverGrant        // a hold is granted with one unit fewer available than it needs
-	faultDoubleApply      // a replayed webhook applies its payment again
-	faultStaleRead        // product reads serve a snapshot up to 30 ms old
+	faultNone        fault = iota
+	faultOverGrant         // a hold is granted with one unit fewer available than it needs
+	faultDoubleApply       // a replayed webhook applies its payment again
+	faultStaleRead         // product reads serve a snapshot up to 30 ms old
 )
 
 func (f fault) String() string {

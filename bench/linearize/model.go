@@ -50,6 +50,10 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		return stepWebhook(s, in, out)
 	case KindGetProduct:
 		return out == getProduct(s, in.ProductID), s
+	case KindExpireHold:
+		return out == Output{}, expireHold(s, in.Token)
+	case KindExpireOrder:
+		return out == Output{}, expireOrder(s, in.OrderID)
 	}
 	return false, s
 }
@@ -73,7 +77,7 @@ func unanswered(s *state, in Input) *state {
 		return next
 	case KindOrder:
 		h, ok := s.holds[in.Token]
-		if !ok || h.orderID != 0 || in.HintOrderID == 0 {
+		if !ok || h.orderID != 0 || h.expired || in.HintOrderID == 0 {
 			return s
 		}
 		if _, used := s.orders[in.HintOrderID]; used {
@@ -171,8 +175,11 @@ func getHold(s *state, token string) Output {
 		return errorOut(404, "hold_not_found")
 	}
 	out := Output{HTTP: 200, Token: token, ProductID: h.productID, Qty: h.qty, State: "active"}
-	if h.orderID != 0 {
+	switch {
+	case h.orderID != 0:
 		out.State, out.OrderID = "ordered", h.orderID
+	case h.expired:
+		out.State = "expired"
 	}
 	return out
 }
@@ -182,8 +189,11 @@ func stepOrder(s *state, in Input, out Output) (bool, *state) {
 	if !ok || isPlaceholder(in.Token) {
 		return out == errorOut(404, "hold_not_found"), s
 	}
-	if h.orderID != 0 {
+	switch {
+	case h.orderID != 0:
 		return out == orderOut(200, h.orderID, s.orders[h.orderID]), s
+	case h.expired:
+		return out == errorOut(410, "hold_expired"), s
 	}
 	id := out.OrderID
 	if _, used := s.orders[id]; used || id == 0 || out.HTTP != 201 {
@@ -290,4 +300,32 @@ func getProduct(s *state, id uint64) Output {
 		return errorOut(404, "product_not_found")
 	}
 	return Output{HTTP: 200, ProductID: id, Total: p.total, Available: p.available, Reserved: p.reserved, Sold: p.sold}
+}
+
+// expireHold gives an active hold's units back; an ordered hold keeps them
+// for its order.
+func expireHold(s *state, token string) *state {
+	h, ok := s.holds[token]
+	if !ok || h.orderID != 0 || h.expired {
+		return s
+	}
+	next := s.copy().withHolds().withProducts()
+	h.expired = true
+	next.holds[token] = h
+	p := next.products[h.productID]
+	p.available += h.qty
+	p.reserved -= h.qty
+	next.products[h.productID] = p
+	return next
+}
+
+// expireOrder cancels a pending order for payment_timeout.
+func expireOrder(s *state, id uint64) *state {
+	o, ok := s.orders[id]
+	if !ok || o.state != "pending" {
+		return s
+	}
+	next := s.copy().withOrders()
+	pay(next, id, event{success: false, reason: "payment_timeout"})
+	return next
 }

@@ -14,6 +14,12 @@ const (
 	KindGetOrder                   // GET /api/orders/{id}
 	KindWebhook                    // POST /api/payments/webhook
 	KindGetProduct                 // GET /api/products/{id} (or one entry of the list)
+
+	// Expiries are not requests: the checker adds one per hold and per
+	// order (with --order-ttl), whose interval is the window in which the
+	// server must expire it (see AddExpiries). Output is the zero value.
+	KindExpireHold  // the hold's expires_at has come
+	KindExpireOrder // the order's payment window has closed
 )
 
 func (k Kind) String() string {
@@ -30,6 +36,10 @@ func (k Kind) String() string {
 		return "POST /webhook"
 	case KindGetProduct:
 		return "GET /products"
+	case KindExpireHold:
+		return "(expire hold)"
+	case KindExpireOrder:
+		return "(expire order)"
 	}
 	return "?"
 }
@@ -44,8 +54,8 @@ type Input struct {
 	ProductID uint64 // hold, get product
 	Qty       int64  // hold
 	Key       string // Idempotency-Key of a hold (optional) or webhook
-	Token     string // get hold, order
-	OrderID   uint64 // get order, webhook
+	Token     string // get hold, order, expire hold
+	OrderID   uint64 // get order, webhook, expire order
 	Success   bool   // webhook: "success" or "failure"
 	Reason    string // webhook failure_reason
 

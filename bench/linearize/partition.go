@@ -70,12 +70,12 @@ func (r *routes) partKey(in Input) string {
 	switch in.Kind {
 	case KindHold, KindGetProduct:
 		return fmt.Sprintf("p%d", in.ProductID)
-	case KindGetHold, KindOrder:
+	case KindGetHold, KindOrder, KindExpireHold:
 		if p, ok := r.tokenProduct[in.Token]; ok {
 			return fmt.Sprintf("p%d", p)
 		}
 		return "t" + in.Token
-	case KindGetOrder, KindWebhook:
+	case KindGetOrder, KindWebhook, KindExpireOrder:
 		if p, ok := r.orderProduct[in.OrderID]; ok {
 			return fmt.Sprintf("p%d", p)
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -39,8 +40,12 @@ type realRun struct {
 	clients  int
 	ops      int
 	duration time.Duration
-	kills    int    // kill -9 and restart this many times during the run
-	fsync    string // --fsync
+	kills    int           // kill -9 and restart this many times during the run
+	fsync    string        // --fsync
+	holdTTL  time.Duration // --hold-ttl; default 1h
+	orderTTL time.Duration // --order-ttl; default 0 (off)
+	think    time.Duration // Workload.Think
+	scale    int64         // multiplies realCatalog's stock; default 1
 }
 
 // run starts the server, drives the workload (killing and restarting the
@@ -50,19 +55,26 @@ func (r realRun) run(t *testing.T) Result {
 	bin := serverproc.Build(t)
 	dir := t.TempDir()
 	seedFile := filepath.Join(t.TempDir(), "seed.json")
-	data, _ := json.Marshal(realCatalog)
+	if r.holdTTL == 0 {
+		r.holdTTL = time.Hour
+	}
+	catalog := slices.Clone(realCatalog)
+	for i := range catalog {
+		catalog[i].TotalStock *= max(r.scale, 1)
+	}
+	data, _ := json.Marshal(catalog)
 	if err := os.WriteFile(seedFile, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flags := []string{"--seed", seedFile, "--hold-ttl", "1h", "--order-ttl", "0", "--fsync", r.fsync}
+	flags := []string{"--seed", seedFile, "--hold-ttl", r.holdTTL.String(), "--order-ttl", r.orderTTL.String(), "--fsync", r.fsync}
 	srv := serverproc.Start(t, bin, dir, flags...)
 	var url atomic.Value
 	url.Store(srv.URL())
 	client := NewClient(func() string { return url.Load().(string) }, 10*time.Second)
 	defer client.CloseIdle()
 	rec := NewRecorder()
-	w := Workload{Catalog: realCatalog, Clients: r.clients, Ops: r.ops, Duration: r.duration,
-		Seed: r.seed, KeyPrefix: fmt.Sprintf("s%d-", r.seed)}
+	w := Workload{Catalog: catalog, Clients: r.clients, Ops: r.ops, Duration: r.duration,
+		Seed: r.seed, KeyPrefix: fmt.Sprintf("s%d-", r.seed), Think: r.think}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -85,11 +97,12 @@ func (r realRun) run(t *testing.T) Result {
 		t.Logf("kill -9 #%d after %d operations; restarted at %s", i+1, killedAt, srv.URL())
 	}
 	<-done
-	if err := Sweep(client, rec, realCatalog, r.clients, 20*time.Second); err != nil {
+	if err := Sweep(client, rec, catalog, r.clients, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	AddExpiries(rec, r.orderTTL, r.clients+1)
 	history := rec.History()
-	res := Check(realCatalog, history, Options{Timeout: 2 * time.Minute})
+	res := Check(catalog, history, Options{Timeout: 2 * time.Minute})
 	t.Logf("seed %d: %s (%d unanswered)\n%s", r.seed, res, countUnanswered(history), Summary(history))
 	if !res.OK() {
 		t.Errorf("seed %d: the real server's history is not linearizable:\n%s", r.seed, res.Report)
@@ -149,6 +162,18 @@ func TestRealServerLinearizableAcrossKill9(t *testing.T) {
 	for _, seed := range seeds(2) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			realRun{seed: seed, clients: 8, ops: 300, duration: 3 * time.Second, kills: 1, fsync: "always"}.run(t)
+		})
+	}
+}
+
+// TestRealServerLinearizableWithExpiry: holds live 300 ms and orders
+// 800 ms, clients pause between requests, so holds and orders expire in
+// the middle of the run; each must expire within API.md's 100 ms.
+func TestRealServerLinearizableWithExpiry(t *testing.T) {
+	for _, seed := range seeds(2) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			realRun{seed: 50 + seed, clients: 8, ops: 300, duration: 5 * time.Second, fsync: "always",
+				holdTTL: 300 * time.Millisecond, orderTTL: 800 * time.Millisecond, think: 15 * time.Millisecond, scale: 2}.run(t)
 		})
 	}
 }

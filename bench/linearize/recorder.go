@@ -14,17 +14,21 @@ import (
 const Never = int64(math.MaxInt64)
 
 // Recorder collects a history: each request's client, input, output, and
-// call and return times in nanoseconds on one monotonic clock. It is safe
-// for concurrent use.
+// call and return times in nanoseconds since the recorder started, and the
+// answer's Times as Metadata. It is safe for concurrent use.
 type Recorder struct {
-	start time.Time
-	mu    sync.Mutex
-	ops   []porcupine.Operation
-	seq   int
+	start     time.Time // with the monotonic clock reading
+	startWall time.Time // the wall clock only, to place server timestamps
+	mu        sync.Mutex
+	ops       []porcupine.Operation
+	seq       int
 }
 
 // NewRecorder starts the history's clock.
-func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
+func NewRecorder() *Recorder {
+	now := time.Now()
+	return &Recorder{start: now, startWall: now.Round(0)}
+}
 
 func (r *Recorder) now() int64 { return int64(time.Since(r.start)) }
 
@@ -40,7 +44,7 @@ func (r *Recorder) nextSeq() int {
 func (r *Recorder) Do(c *Client, client int, in Input) (Output, bool) {
 	in.Seq = r.nextSeq()
 	call := r.now()
-	out, sent := c.Do(in)
+	out, at, sent := c.Do(in)
 	ret := r.now()
 	if !sent {
 		return out, false
@@ -48,7 +52,7 @@ func (r *Recorder) Do(c *Client, client int, in Input) (Output, bool) {
 	if out.Unknown {
 		ret = Never
 	}
-	r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret, Metadata: at})
 	return out, true
 }
 

@@ -23,6 +23,7 @@ type hold struct {
 	productID uint64
 	qty       int64
 	orderID   uint64 // 0 while active
+	expired   bool
 }
 
 type order struct {

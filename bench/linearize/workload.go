@@ -23,6 +23,9 @@ type Workload struct {
 	// KeyPrefix starts every idempotency key, so that runs on one server
 	// never share keys.
 	KeyPrefix string
+	// Think, if set, is the mean pause of a client before each request, so
+	// that a run spans time enough for holds and orders to expire.
+	Think time.Duration
 }
 
 // Run drives the workload through c, recording into rec, until the
@@ -39,6 +42,9 @@ func (w Workload) Run(ctx context.Context, c *Client, rec *Recorder) {
 		wg.Go(func() {
 			cl := client{w: w, id: id, rng: rand.New(rand.NewPCG(w.Seed, uint64(id))), k: k, c: c, rec: rec}
 			for ctx.Err() == nil && budget.Add(-1) >= 0 {
+				if w.Think > 0 {
+					time.Sleep(time.Duration(cl.rng.Int64N(int64(2 * w.Think))))
+				}
 				if !cl.step() {
 					budget.Add(1)
 					select {
