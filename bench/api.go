@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -148,7 +149,7 @@ type HoldState struct {
 
 // getHold fetches GET /api/holds/{token}.
 func (w *worker) getHold(token string) (HoldState, error) {
-	w.pathBuf = append(append(w.pathBuf[:0], "/api/holds/"...), token...)
+	w.pathBuf = append(append(w.pathBuf[:0], "/api/holds/"...), url.PathEscape(token)...)
 	r := w.call(EndpointHoldGet, methodGet, w.pathBuf, nil, requestOptions{})
 	if r.status != 200 || r.json == nil {
 		return HoldState{}, fmt.Errorf("GET /api/holds/…: %s", r.describe())
