@@ -165,3 +165,36 @@ func TestConsistencyCatchesOneIDTwoOrders(t *testing.T) {
 		t.Fatalf("one id for two orders passed: %v", res)
 	}
 }
+
+func TestModelExpiry(t *testing.T) {
+	expire := Input{Kind: KindExpireHold, Token: "a"}
+	// Within its window the hold may still count or not; after it, not.
+	for _, avail := range []int64{1, 3} {
+		h := (&hist{}).
+			add(0, 0, 1, holdIn(1, 2, ""), held("a", 1, 2)).
+			add(9, 10, 20, expire, Output{}).
+			add(1, 15, 16, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, avail, 3-avail, 0))
+		wantVerdict(t, h, porcupine.Ok)
+	}
+	late := (&hist{}).
+		add(0, 0, 1, holdIn(1, 2, ""), held("a", 1, 2)).
+		add(9, 10, 20, expire, Output{}).
+		add(1, 21, 22, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, 1, 2, 0))
+	wantVerdict(t, late, porcupine.Illegal)
+	// An expired hold makes no order; an ordered one does not expire.
+	gone := (&hist{}).
+		add(0, 0, 1, holdIn(1, 2, ""), held("a", 1, 2)).
+		add(9, 10, 20, expire, Output{}).
+		add(0, 21, 22, Input{Kind: KindOrder, Token: "a"}, errorOut(410, "hold_expired")).
+		add(0, 23, 24, Input{Kind: KindGetHold, Token: "a"}, Output{HTTP: 200, Token: "a", ProductID: 1, Qty: 2, State: "expired"})
+	wantVerdict(t, gone, porcupine.Ok)
+	kept := (&hist{}).
+		add(0, 0, 1, holdIn(1, 2, ""), held("a", 1, 2)).
+		add(0, 2, 3, Input{Kind: KindOrder, Token: "a"}, orderedOut(201, 5, "a", 1, 2, 200, "pending")).
+		add(9, 10, 20, expire, Output{}).
+		add(9, 30, 40, Input{Kind: KindExpireOrder, OrderID: 5}, Output{}).
+		add(1, 25, 26, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, 1, 2, 0)).
+		add(1, 41, 42, Input{Kind: KindGetOrder, OrderID: 5}, Output{HTTP: 200, OrderID: 5, Token: "a", ProductID: 1, Qty: 2, Amount: 200, State: "cancelled", Reason: "payment_timeout"}).
+		add(1, 43, 44, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, 3, 0, 0))
+	wantVerdict(t, kept, porcupine.Ok)
+}
