@@ -27,6 +27,7 @@ type config struct {
 	logLevel           string
 	logFormat          string
 	walTruncateCorrupt bool
+	snapshotEvery      uint64 // records logged between snapshots; 0 turns snapshots off
 }
 
 const envPrefix = "FLASHSALE_"
@@ -54,6 +55,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.logLevel, "log-level", "info", "zerolog level: trace, debug, info, warn, error, fatal, panic, disabled")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
+	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "write a snapshot (and drop the log before the previous one) every N logged records; 0 turns snapshots off")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
 		fs.PrintDefaults()

@@ -98,18 +98,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ecfg.OnRefundNeeded = transport.RefundLogger(log)
 	eng := engine.New(ecfg)
 
+	snaps := &snapshotter{eng: eng, wlog: wlog, dir: wal.SnapshotDir(cfg.dataDir), snapshotEvery: cfg.snapshotEvery, log: log}
 	replayStart := time.Now()
-	if err := wlog.Replay(eng.Replay); err != nil {
-		log.Error().Err(err).Str("dir", walDir).Msg("cannot replay the write-ahead log")
+	replayed, err := snaps.load()
+	if err != nil {
+		log.Error().Err(err).Str("dir", walDir).Msg("cannot rebuild the state from the snapshot and the write-ahead log")
 		_ = wlog.Close()
 		return 1
 	}
 	replay := time.Since(replayStart)
-	log.Info().Int64("records", eng.Stats().RecordsReplayed.Load()).Dur("replay", replay).Msg("log replayed")
+	log.Info().Int("records", replayed).Dur("replay", replay).Msg("log replayed")
 
 	wlog.Start()
 	eng.Start()
+	snapCtx, stopSnapshots := context.WithCancel(context.Background())
+	snapDone := make(chan struct{})
+	go func() { defer close(snapDone); snaps.run(snapCtx, snapshotCheckInterval) }()
 	shutdownCore := func() int {
+		stopSnapshots()
+		<-snapDone
+		if cfg.snapshotEvery > 0 && wlog.LastIndex() > snaps.lastIndex {
+			// A clean stop leaves a snapshot, so the next start is quick.
+			if err := snaps.take(); err != nil {
+				log.Error().Err(err).Msg("final snapshot failed; the next start replays the log")
+			}
+		}
 		eng.Stop()
 		if err := wlog.Close(); err != nil {
 			log.Error().Err(err).Msg("closing the write-ahead log failed")
