@@ -22,7 +22,7 @@ type Config struct {
 	AdminToken string // enables product creation through the admin API
 
 	WebhookSecret string  // signs webhooks when set
-	SuccessShare  float64 // checkout: share of payments that succeed (default 0.8)
+	SuccessShare  float64 // checkout: share of payments that succeed; 0 = default 0.8, < 0 = none
 
 	BrowseWeight   int // mixed: browse ops per CheckoutWeight checkout ops
 	CheckoutWeight int
@@ -78,8 +78,8 @@ func (cfg Config) validate() error {
 	if cfg.RatePerSec < 0 {
 		return fmt.Errorf("--rate %v: must be >= 0", cfg.RatePerSec)
 	}
-	if cfg.SuccessShare < 0 || cfg.SuccessShare > 1 {
-		return fmt.Errorf("success share %v: must be in [0, 1]", cfg.SuccessShare)
+	if cfg.SuccessShare > 1 {
+		return fmt.Errorf("success share %v: must be at most 1", cfg.SuccessShare)
 	}
 	if cfg.BrowseWeight < 0 || cfg.CheckoutWeight < 0 || cfg.BrowseWeight+cfg.CheckoutWeight == 0 {
 		return fmt.Errorf("--ratio %d:%d: weights must be >= 0 and not both 0", cfg.BrowseWeight, cfg.CheckoutWeight)

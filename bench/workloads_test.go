@@ -219,3 +219,14 @@ func TestMedian(t *testing.T) {
 		t.Error("median reordered its argument")
 	}
 }
+
+func TestCheckoutWithNoSuccessfulPayments(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 1000}, fakeFaults{})
+	cfg := fakeConfig(f, "checkout")
+	cfg.SuccessShare = -1
+	res := runBench(t, cfg)
+	requireCleanRun(t, res)
+	if c := res.Checkout; c.PaymentsSuccess != 0 || c.OrdersPaid != 0 || c.OrdersCancelled == 0 {
+		t.Errorf("checkout = %+v; want every payment failed and every order cancelled", c)
+	}
+}

@@ -40,7 +40,7 @@ func run(args []string) int {
 	fs.Int64Var(&cfg.HotStock, "stock", 1000, "hot: stock of the product it creates")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("FLASHSALE_ADMIN_TOKEN"), "admin bearer token (default $FLASHSALE_ADMIN_TOKEN)")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("FLASHSALE_WEBHOOK_SECRET"), "sign webhooks with this secret (default $FLASHSALE_WEBHOOK_SECRET)")
-	fs.Float64Var(&cfg.SuccessShare, "success", 0.8, "checkout: share of payments that succeed")
+	success := fs.Float64("success", 0.8, "checkout: share of payments that succeed, 0 to 1")
 	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
 	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", true, "after the workload, run ceiling with the same connections (for at most 10 s) and report the throughput as a share of it")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
@@ -52,6 +52,14 @@ func run(args []string) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "flashbench: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if *success < 0 || *success > 1 {
+		fmt.Fprintf(os.Stderr, "flashbench: --success %v: want a share from 0 to 1\n", *success)
+		return 2
+	}
+	cfg.SuccessShare = *success
+	if *success == 0 {
+		cfg.SuccessShare = -1 // bench.Config's "none"; 0 there means the default
 	}
 	var err error
 	if cfg.BrowseWeight, cfg.CheckoutWeight, err = bench.ParseRatio(ratio); err != nil {

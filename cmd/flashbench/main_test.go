@@ -10,6 +10,7 @@ func TestBadArgumentsExitTwo(t *testing.T) {
 		{"--url", "https://example.invalid", "--workload", "browse"},
 		{"--no-such-flag"},
 		{"stray"},
+		{"--success", "1.5"},
 	}
 	for _, args := range cases {
 		if code := run(args); code != 2 {
