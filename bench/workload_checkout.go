@@ -95,15 +95,16 @@ func retryable(r *reply) bool { return r.status == 0 || r.status == 503 }
 
 func backoff(attempt int) { time.Sleep(time.Duration(attempt) * retryBackoffStepDelay) }
 
-// op runs one purchase.
-func (c *checkoutWorkload) op(w *worker) { c.purchase(w, true) }
+// op runs one purchase of a random product.
+func (c *checkoutWorkload) op(w *worker) {
+	c.purchase(w, &c.products[w.rng.IntN(len(c.products))], true)
+}
 
-// purchase runs one hold → order → payment flow; withEarly lets it also
-// send an early webhook. It reports whether the hold was refused for lack
-// of stock.
-func (c *checkoutWorkload) purchase(w *worker, withEarly bool) (outOfStock bool) {
+// purchase runs one hold → order → payment flow for p; withEarly lets it
+// also send an early webhook. It reports whether the hold was refused for
+// lack of stock.
+func (c *checkoutWorkload) purchase(w *worker, p *Product, withEarly bool) (outOfStock bool) {
 	c.flows.Add(1)
-	p := &c.products[w.rng.IntN(len(c.products))]
 	qty := 1 + w.rng.Int64N(max(1, min(p.MaxPerHold, checkoutQtyMax)))
 	token, ok, outOfStock := c.hold(w, p.ID, qty)
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ const (
 	// startKillAfterMax is the longest wait before killing a server that
 	// is still starting, in half of the cycles.
 	startKillAfterMax = 60 * time.Millisecond
+	// killSnapshotEveryRecords is the server's --snapshot-every.
+	killSnapshotEveryRecords = 500
 )
 
 // TestKill9UnderLoad: concurrent clients hold, order, pay and fail
@@ -34,7 +37,9 @@ func TestKill9UnderLoad(t *testing.T) {
 	bin := serverproc.Build(t)
 	rng := rand.New(rand.NewSource(rngSeed(t)))
 	dir := t.TempDir()
-	flags := serverFlags(t)
+	// Snapshots (and the log truncation after them) every few hundred
+	// records, so that kills land during and between them too.
+	flags := append(serverFlags(t), "--snapshot-every", strconv.Itoa(killSnapshotEveryRecords))
 	l := newLedger()
 	for cycle := 0; cycle < killCycles; cycle++ {
 		if rng.Intn(2) == 0 {
