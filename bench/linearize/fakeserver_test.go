@@ -23,10 +23,11 @@ const (
 	faultOverGrant         // a hold is granted with one unit fewer available than it needs
 	faultDoubleApply       // a replayed webhook applies its payment again
 	faultStaleRead         // product reads serve a snapshot up to 30 ms old
+	faultLoseAcked         // at its 150th request, a "restart" forgets the last 3 holds it granted
 )
 
 func (f fault) String() string {
-	return [...]string{"none", "over-grant", "double-apply", "stale-read"}[f]
+	return [...]string{"none", "over-grant", "double-apply", "stale-read", "lose-acked"}[f]
 }
 
 // fakeServer is a tiny in-process implementation of the API's hold, order,
@@ -46,6 +47,8 @@ type fakeServer struct {
 	queued   map[uint64][]fakeEvent
 	snapshot map[uint64]fakeProduct
 	snapAt   time.Time
+	requests int
+	granted  []string // hold tokens, newest last
 }
 
 type fakeProduct struct {
@@ -94,6 +97,9 @@ func startFake(t *testing.T, catalog []Product, f fault) *fakeServer {
 func (s *fakeServer) handle(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.requests++; s.requests == 150 && s.fault == faultLoseAcked {
+		s.forgetRecentHolds(3)
+	}
 	path, method := string(ctx.Path()), string(ctx.Method())
 	key := string(ctx.Request.Header.Peek("Idempotency-Key"))
 	var status int
@@ -224,6 +230,7 @@ func (s *fakeServer) hold(productID uint64, qty int64) (int, any) {
 	_, _ = rand.Read(raw)
 	token := hex.EncodeToString(raw)
 	s.holds[token] = &fakeHold{product: p, qty: qty}
+	s.granted = append(s.granted, token)
 	return 201, map[string]any{"hold_token": token, "product_id": productID, "qty": qty, "expires_at": "2099-01-01T00:00:00.000Z"}
 }
 
@@ -291,4 +298,20 @@ func (s *fakeServer) pay(o *fakeOrder, ev fakeEvent) bool {
 		p.available += o.hold.qty
 	}
 	return true
+}
+
+// forgetRecentHolds loses the last n holds granted that are still active,
+// as a server that acknowledged them before they were durable would after
+// a crash.
+func (s *fakeServer) forgetRecentHolds(n int) {
+	for i := len(s.granted) - 1; i >= 0 && n > 0; i-- {
+		h := s.holds[s.granted[i]]
+		if h.orderID != 0 {
+			continue
+		}
+		delete(s.holds, s.granted[i])
+		h.product.available += h.qty
+		h.product.reserved -= h.qty
+		n--
+	}
 }

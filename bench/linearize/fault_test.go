@@ -38,10 +38,11 @@ func TestFakeServerWithoutFaultPasses(t *testing.T) {
 
 // TestCheckerCatchesInjectedFaults: each deliberate bug of the fake server
 // (granting one unit too many, applying a replayed webhook again, serving
-// stale product reads) is reported as a violation within a few seeded
+// stale product reads, forgetting acknowledged holds in a "restart") is
+// reported as a violation within a few seeded
 // runs, with a readable report and an HTML visualization.
 func TestCheckerCatchesInjectedFaults(t *testing.T) {
-	for _, f := range []fault{faultOverGrant, faultDoubleApply, faultStaleRead} {
+	for _, f := range []fault{faultOverGrant, faultDoubleApply, faultStaleRead, faultLoseAcked} {
 		t.Run(f.String(), func(t *testing.T) {
 			vis := filepath.Join(t.TempDir(), "violation.html")
 			for seed := uint64(1); seed <= 5; seed++ {
