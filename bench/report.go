@@ -92,6 +92,11 @@ func WriteTable(out io.Writer, res *Result) {
 		fmt.Fprintf(out, ", missed arrivals: %d", res.MissedArrivals)
 	}
 	fmt.Fprintln(out)
+	if res.MissedArrivals > 0 {
+		due := res.Ops + res.MissedArrivals
+		fmt.Fprintf(out, "warning: the server fell behind the rate: %d of %d due ops (%.1f%%) never started, and the latencies above cover only those that did\n",
+			res.MissedArrivals, due, 100*float64(res.MissedArrivals)/float64(due))
+	}
 	if len(res.Errors) > 0 {
 		fmt.Fprintln(out, "non-2xx answers:")
 		for _, e := range res.Errors {

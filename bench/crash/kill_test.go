@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -65,6 +67,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		}
 	}
 
+	logDataDir(t, dir)
 	s := serverproc.Start(t, bin, dir, flags...)
 	c := newClient(s.URL())
 	verify(t, fmt.Sprintf("restart after kill -9 #%d", killCycles), c, l, catalog, allSurvive)
@@ -91,4 +94,18 @@ func loadAndKill(s *serverproc.Server, ld *load, workers int, killAfter time.Dur
 	s.Kill9()
 	cancel()
 	<-done
+}
+
+// logDataDir logs the files of a data directory: segments and snapshots show
+// whether snapshots were taken and the log's front dropped.
+func logDataDir(t *testing.T, dataDir string) {
+	var files []string
+	_ = filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dataDir, path)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	t.Logf("data directory: %v", files)
 }
