@@ -1,6 +1,8 @@
 package linearize
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -197,4 +199,22 @@ func TestModelExpiry(t *testing.T) {
 		add(1, 41, 42, Input{Kind: KindGetOrder, OrderID: 5}, Output{HTTP: 200, OrderID: 5, Token: "a", ProductID: 1, Qty: 2, Amount: 200, State: "cancelled", Reason: "payment_timeout"}).
 		add(1, 43, 44, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, 3, 0, 0))
 	wantVerdict(t, kept, porcupine.Ok)
+}
+
+// TestReportAndVisualizationWithUnansweredOps: a violation among
+// unanswered requests is still explained, and the HTML is written.
+func TestReportAndVisualizationWithUnansweredOps(t *testing.T) {
+	h := (&hist{}).
+		add(0, 0, Never, holdIn(1, 2, "k"), Unanswered).
+		add(1, 1, 2, holdIn(1, 2, ""), held("y", 1, 2)).
+		add(2, 3, Never, Input{Kind: KindGetProduct, ProductID: 1}, Unanswered).
+		add(1, 5, 6, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, 0, 3, 0))
+	vis := filepath.Join(t.TempDir(), "v.html")
+	res := Check(testCatalog, h.ops, Options{VisualizePath: vis})
+	if res.Verdict != porcupine.Illegal || !strings.Contains(res.Report, "never") {
+		t.Fatalf("verdict %s, report:\n%s", res.Verdict, res.Report)
+	}
+	if st, err := os.Stat(vis); err != nil || st.Size() == 0 || res.Visualized != vis {
+		t.Fatalf("visualization not written: %v", err)
+	}
 }

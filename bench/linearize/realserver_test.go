@@ -15,14 +15,23 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/flashsale/flashsale/bench/serverproc"
+	"go.uber.org/goleak"
 )
 
 // LongEnv turns on the long runs (make verify): LINEARIZE_LONG=1.
 const LongEnv = "LINEARIZE_LONG"
 
+// TestMain removes the server binary and fails the run if a test left a
+// goroutine behind (a fake server, a client connection, a workload).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	serverproc.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left behind: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
