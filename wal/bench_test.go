@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // benchWriters is the number of concurrent writers in the commit
@@ -101,12 +103,15 @@ func replayFixtureDir(b *testing.B) string {
 	return replayFixture.dir
 }
 
+// TestMain removes the replay fixture and fails the run if any goroutine
+// outlives the tests: a closed Log must leave no committer behind.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if replayFixture.dir != "" {
-		os.RemoveAll(replayFixture.dir)
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if replayFixture.dir != "" {
+			os.RemoveAll(replayFixture.dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 func BenchmarkReplay(b *testing.B) {
