@@ -34,10 +34,14 @@ func frameIntact(frame []byte) bool {
 // entryAt parses the tidwall/wal binary entry (uvarint length, then that
 // many bytes) starting at data[off]. It returns the entry's frame and its
 // total size, or ok=false when the length prefix is malformed or the entry
-// runs past the end of data.
+// runs past the end of data. A length prefix is malformed also when it is
+// not in its shortest form (a multi-byte uvarint ending in a zero byte):
+// tidwall/wal never writes one, so it can only be damage, for example a
+// flipped continuation bit before a CRC that starts with a zero byte, and
+// an entry then has exactly one encoding.
 func entryAt(data []byte, off int) (frame []byte, entryBytes int, ok bool) {
 	size, n := binary.Uvarint(data[off:])
-	if n <= 0 || size > uint64(len(data)-off-n) {
+	if n <= 0 || (n > 1 && data[off+n-1] == 0) || size > uint64(len(data)-off-n) {
 		return nil, 0, false
 	}
 	end := off + n + int(size)
