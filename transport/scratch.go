@@ -17,9 +17,10 @@ type scratch struct {
 	out      []byte
 	products []engine.Product
 
-	mac  hash.Hash // HMAC-SHA256 keyed with the webhook secret, made on first use
-	sum  [32]byte
-	want [32]byte
+	mac    hash.Hash // HMAC-SHA256 keyed with macFor's webhook secret, made on first use
+	macFor *Server   // the server whose secret keys mac
+	sum    [32]byte
+	want   [32]byte
 }
 
 // scratchOutBytesMax keeps one huge answer (a very long product list) from

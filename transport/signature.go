@@ -56,8 +56,11 @@ func (s *Server) verifySignature(sc *scratch, header, body []byte) bool {
 	if skew > signatureTolerance || skew < -signatureTolerance {
 		return false
 	}
-	if sc.mac == nil {
+	if sc.mac == nil || sc.macFor != s {
+		// The scratch pool is process-wide: a MAC keyed for another
+		// Server (another secret) must not verify this one's webhooks.
 		sc.mac = hmac.New(sha256.New, s.webhookSecret)
+		sc.macFor = s
 	}
 	sc.mac.Reset()
 	sc.mac.Write(ts)
