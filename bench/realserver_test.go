@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -67,103 +64,33 @@ var e2eCatalog = []seedProduct{
 	{ID: 3, Name: "Plain Widget", PriceCents: 999, TotalStock: 500, MaxPerHold: 10},
 }
 
-const (
-	e2eWebhookSecret = "e2e-secret"
-	e2eAdminToken    = "e2e-admin"
-	e2eStartTimeout  = 20 * time.Second
-	e2eStopTimeout   = 15 * time.Second
-)
+const e2eWebhookSecret = "e2e-secret"
 
-// startRealServer starts cmd/flashsale on a free loopback port with a fresh
-// data directory, waits until GET /healthz answers 200, and stops it with
-// SIGTERM when the test ends (failing the test if it does not exit 0).
-func startRealServer(t *testing.T, extraArgs ...string) (baseURL string) {
+// startRealServer starts cmd/flashsale (see StartServer) with the e2e
+// catalogue and webhook secret, and stops it when the test ends, failing
+// the test unless it exits 0 on SIGTERM.
+func startRealServer(t *testing.T, extraArgs ...string) *ServerProcess {
 	t.Helper()
 	bin := realServerBinary(t)
-	dir := t.TempDir()
 	seed, err := json.Marshal(e2eCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seedPath := filepath.Join(dir, "seed.json")
+	seedPath := filepath.Join(t.TempDir(), "seed.json")
 	if err := os.WriteFile(seedPath, seed, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeLoopbackAddr(t)
-	args := append([]string{
-		"--addr", addr,
-		"--data-dir", filepath.Join(dir, "data"),
-		"--seed", seedPath,
-		"--webhook-secret", e2eWebhookSecret,
-		"--admin-token", e2eAdminToken,
-		"--log-level", "warn",
-	}, extraArgs...)
-	var logBuf bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: &logBuf}, &syncWriter{w: &logBuf}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { stopRealServer(t, cmd, exited, &logBuf) })
-	baseURL = "http://" + addr
-	deadline := time.Now().Add(e2eStartTimeout)
-	for {
-		resp, err := http.Get(baseURL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return baseURL
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the server exited before it was healthy: %v\n%s", err, logBuf.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server was not healthy within %v\n%s", e2eStartTimeout, logBuf.String())
-		}
-	}
-}
-
-func stopRealServer(t *testing.T, cmd *exec.Cmd, exited chan error, logBuf *bytes.Buffer) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("the server did not exit cleanly on SIGTERM: %v\n%s", err, logBuf.String())
-		}
-	case <-time.After(e2eStopTimeout):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("the server did not exit within %v of SIGTERM", e2eStopTimeout)
-	}
-}
-
-// syncWriter serialises writes from the child's stdout and stderr copiers.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	args := append([]string{"--seed", seedPath, "--webhook-secret", e2eWebhookSecret, "--log-level", "warn"}, extraArgs...)
+	srv, err := StartServer(bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("%v\n%s", err, srv.Log())
+		}
+	})
+	return srv
 }
 
 // runBench runs cfg quietly and fails the test if the run cannot be done.
@@ -197,8 +124,7 @@ func e2eConfig(url, workload string) Config {
 }
 
 func TestEndToEndHotSellsOutExactly(t *testing.T) {
-	url := startRealServer(t)
-	cfg := e2eConfig(url, "hot")
+	cfg := e2eConfig(startRealServer(t).URL, "hot")
 	cfg.ProductID = 1
 	cfg.Conns = 32
 	res := runBench(t, cfg)
@@ -209,8 +135,7 @@ func TestEndToEndHotSellsOutExactly(t *testing.T) {
 }
 
 func TestEndToEndCheckoutVerifiesEveryOrder(t *testing.T) {
-	url := startRealServer(t)
-	cfg := e2eConfig(url, "checkout")
+	cfg := e2eConfig(startRealServer(t).URL, "checkout")
 	cfg.ProductID = 2
 	res := runBench(t, cfg)
 	requireCleanRun(t, res)
@@ -227,13 +152,11 @@ func TestEndToEndCheckoutVerifiesEveryOrder(t *testing.T) {
 }
 
 func TestEndToEndBrowse(t *testing.T) {
-	url := startRealServer(t)
-	requireCleanRun(t, runBench(t, e2eConfig(url, "browse")))
+	requireCleanRun(t, runBench(t, e2eConfig(startRealServer(t).URL, "browse")))
 }
 
 func TestEndToEndMixed(t *testing.T) {
-	url := startRealServer(t)
-	cfg := e2eConfig(url, "mixed")
+	cfg := e2eConfig(startRealServer(t).URL, "mixed")
 	cfg.BrowseWeight, cfg.CheckoutWeight = 3, 1
 	cfg.ProductID = 2
 	res := runBench(t, cfg)
@@ -244,9 +167,9 @@ func TestEndToEndMixed(t *testing.T) {
 }
 
 func TestEndToEndHotCreatesProductThroughAdminAPI(t *testing.T) {
-	url := startRealServer(t)
-	cfg := e2eConfig(url, "hot")
-	cfg.AdminToken = e2eAdminToken
+	srv := startRealServer(t)
+	cfg := e2eConfig(srv.URL, "hot")
+	cfg.AdminToken = srv.AdminToken
 	cfg.HotStock = 50
 	res := runBench(t, cfg)
 	requireCleanRun(t, res)
@@ -256,8 +179,7 @@ func TestEndToEndHotCreatesProductThroughAdminAPI(t *testing.T) {
 }
 
 func TestEndToEndHoldsExpireDuringHot(t *testing.T) {
-	url := startRealServer(t, "--hold-ttl", "300ms")
-	cfg := e2eConfig(url, "hot")
+	cfg := e2eConfig(startRealServer(t, "--hold-ttl", "300ms").URL, "hot")
 	cfg.ProductID = 1
 	res := runBench(t, cfg)
 	requireCleanRun(t, res)

@@ -1,10 +1,12 @@
 // Command flashbench puts a flash sale load on any server that implements
 // the flash sale HTTP contract, reports latency and throughput, and audits
 // the server's stock arithmetic at the end. It exits 1 when the audit finds
-// a violation and 2 when the run cannot be carried out.
+// a violation (or a server it started did not exit 0 on SIGTERM) and 2 when
+// the run cannot be carried out.
 //
 //	flashbench --url http://127.0.0.1:8080 --workload hot --product 1 --duration 10s --conns 64
 //	flashbench --url http://127.0.0.1:8080 --suite --rounds 3 --admin-token T
+//	flashbench --start-server ./bin/flashsale --suite --rounds 3
 package main
 
 import (
@@ -46,6 +48,8 @@ func run(args []string) int {
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
 	suite := fs.Bool("suite", false, "run ceiling, browse, hot (needs --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
 	rounds := fs.Int("rounds", 3, "suite: rounds")
+	serverBin := fs.String("start-server", "", "start this flashsale binary on a free port with a fresh data directory and its own admin token, load it instead of --url, stop it after")
+	serverArgs := fs.String("server-args", "", "with --start-server: extra server flags, space-separated, e.g. \"--fsync=never --hold-ttl=300ms\"")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,8 +74,31 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *suite {
-		return runSuite(ctx, cfg, *rounds)
+	if *serverBin == "" {
+		return runBench(ctx, cfg, *suite, *rounds)
+	}
+	serverFlags := strings.Fields(*serverArgs)
+	if cfg.WebhookSecret != "" {
+		serverFlags = append(serverFlags, "--webhook-secret", cfg.WebhookSecret)
+	}
+	srv, err := bench.StartServer(*serverBin, serverFlags...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flashbench:", err)
+		return 2
+	}
+	cfg.URL, cfg.AdminToken = srv.URL, srv.AdminToken
+	code := runBench(ctx, cfg, *suite, *rounds)
+	if err := srv.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "flashbench: %v\n%s", err, srv.Log())
+		code = max(code, 1)
+	}
+	return code
+}
+
+// runBench runs one workload, or the suite, and returns the exit code.
+func runBench(ctx context.Context, cfg bench.Config, suite bool, rounds int) int {
+	if suite {
+		return runSuite(ctx, cfg, rounds)
 	}
 	res, err := bench.Run(ctx, cfg, os.Stdout)
 	if err != nil {
