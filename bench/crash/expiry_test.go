@@ -39,6 +39,15 @@ func TestExpiryAcrossKill9(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), expiryLoad)
 	(&load{c: c, l: l, products: catalog, tag: "e"}).run(ctx, expiryWorkers, rng.Int63())
 	cancel()
+	// At least one hold is surely active when the server dies: one on the
+	// large product, taken last.
+	big := catalog[len(catalog)-1]
+	r, err := c.do("POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, big.ID), "")
+	var h holdJSON
+	if err != nil || r.status != 201 || json.Unmarshal(r.body, &h) != nil {
+		t.Fatalf("POST /api/holds for product %d: %v %v", big.ID, r, err)
+	}
+	l.addHold(h, mark{})
 	c.close()
 	s.Kill9() // no request in flight: the ledger knows every hold and order
 	if n := l.counts["no answer"]; n != 0 {
