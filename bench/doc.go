@@ -33,6 +33,10 @@
 // was due, so a stalled server shows up in the latency instead of slowing
 // the load down (no coordinated omission).
 //
+// RunSuite runs ceiling, browse, hot and checkout in interleaved rounds and
+// prints a Markdown table of medians with each workload's share of the
+// ceiling; StartServer runs a server binary on a free port for it.
+//
 // The audits that compare the harness's ledger with the server's counts
 // assume flashbench is the only client changing stock during a run.
 package bench
