@@ -119,6 +119,14 @@ const (
 	webhookFailure = "failure"
 )
 
+// statusWebhook is the webhook status that leads to a final order status.
+func statusWebhook(orderStatus string) string {
+	if orderStatus == statusPaid {
+		return webhookSuccess
+	}
+	return webhookFailure
+}
+
 func webhookOutcome(webhookStatus string) string {
 	if webhookStatus == webhookSuccess {
 		return statusPaid

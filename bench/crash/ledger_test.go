@@ -41,15 +41,20 @@ type holdEntry struct {
 type orderEntry struct {
 	order     orderJSON // as created
 	createdAt mark
-	acks      []statusAck     // statuses acknowledged later (webhook answers)
-	sent      map[string]bool // webhook statuses sent for it, answered or not
-	picked    bool            // handed out by pendingOrder
+	acks      []statusAck // statuses acknowledged later (webhook answers)
+	picked    bool        // handed out by pendingOrder
 }
 
 // statusAck is an order status stated by an acknowledged answer.
 type statusAck struct {
 	status string
 	at     mark
+}
+
+// queuedAck is an acknowledged 202 of the payment webhook.
+type queuedAck struct {
+	webhookStatus string
+	at            mark
 }
 
 // keyedAnswer is a stable answer to a request under an Idempotency-Key: the
@@ -72,12 +77,15 @@ type ledger struct {
 	orders    map[int64]*orderEntry
 	orderList []int64 // ids in acknowledgement order
 	keyed     []keyedAnswer
+	sent      map[int64]map[string]bool // webhook statuses sent per order id, answered or not
+	queued    map[int64]queuedAck       // 202 answers: webhooks stored for orders not yet created
 	problems  []string
 	counts    map[string]int // answers by kind, for the test log
 }
 
 func newLedger() *ledger {
-	return &ledger{holds: map[string]*holdEntry{}, orders: map[int64]*orderEntry{}, counts: map[string]int{}}
+	return &ledger{holds: map[string]*holdEntry{}, orders: map[int64]*orderEntry{}, counts: map[string]int{},
+		sent: map[int64]map[string]bool{}, queued: map[int64]queuedAck{}}
 }
 
 // problem records a broken promise seen during the load.
@@ -137,7 +145,13 @@ func (l *ledger) addOrder(token string, o orderJSON, at mark) {
 		l.addStatusLocked(e, o.Status, at)
 		return
 	}
-	e := &orderEntry{order: o, createdAt: at, sent: map[string]bool{}}
+	if o.Status != statusPending && !l.sent[o.OrderID][statusWebhook(o.Status)] {
+		l.problems = append(l.problems, fmt.Sprintf("order %d was created %s, but no such webhook was sent for it: %+v", o.OrderID, o.Status, o))
+	}
+	if o.Status != statusPending {
+		l.counts["order created "+o.Status]++
+	}
+	e := &orderEntry{order: o, createdAt: at}
 	l.orders[o.OrderID] = e
 	l.orderList = append(l.orderList, o.OrderID)
 	l.addStatusLocked(e, o.Status, at)
@@ -146,14 +160,50 @@ func (l *ledger) addOrder(token string, o orderJSON, at mark) {
 func (l *ledger) noteWebhookSent(orderID int64, webhookStatus string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.orders[orderID].sent[webhookStatus] = true
+	if l.sent[orderID] == nil {
+		l.sent[orderID] = map[string]bool{}
+	}
+	l.sent[orderID][webhookStatus] = true
+}
+
+// claimQueueTarget picks an order id well past the highest acknowledged
+// one, that no webhook was sent for yet, for a webhook that should be
+// queued; ok is false if there is none.
+func (l *ledger) claimQueueTarget(rng *rand.Rand) (id int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var highest int64
+	for _, id := range l.orderList {
+		highest = max(highest, id)
+	}
+	id = highest + queueAheadMin + rng.Int63n(queueAheadSpread)
+	if l.sent[id] != nil {
+		return 0, false
+	}
+	l.sent[id] = map[string]bool{}
+	return id, true
+}
+
+// knownOrder reports whether the order's creation was acknowledged.
+func (l *ledger) knownOrder(id int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.orders[id]
+	return ok
+}
+
+// addQueued records a 202 of the payment webhook: the event is stored and
+// must apply when that order is created.
+func (l *ledger) addQueued(orderID int64, webhookStatus string, at mark) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queued[orderID] = queuedAck{webhookStatus: webhookStatus, at: at}
 }
 
 // addWebhookAnswer records a 200 of the payment webhook for an order.
 func (l *ledger) addWebhookAnswer(orderID int64, webhookStatus string, w webhookJSON, at mark) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.orders[orderID]
 	if w.OrderID != orderID || w.Applied == nil {
 		l.problems = append(l.problems, fmt.Sprintf("webhook %s for order %d answered %+v", webhookStatus, orderID, w))
 		return
@@ -161,7 +211,9 @@ func (l *ledger) addWebhookAnswer(orderID int64, webhookStatus string, w webhook
 	if *w.Applied && w.Status != webhookOutcome(webhookStatus) {
 		l.problems = append(l.problems, fmt.Sprintf("webhook %s for order %d applied, yet the order is %q", webhookStatus, orderID, w.Status))
 	}
-	l.addStatusLocked(e, w.Status, at)
+	if e, ok := l.orders[orderID]; ok {
+		l.addStatusLocked(e, w.Status, at)
+	}
 }
 
 // addStatusLocked records an acknowledged order status and flags a final
@@ -210,7 +262,7 @@ func (l *ledger) pendingOrder(rng *rand.Rand) (int64, bool) {
 	defer l.mu.Unlock()
 	for try := 0; try < 8 && len(l.orderList) > 0; try++ {
 		e := l.orders[l.orderList[rng.Intn(len(l.orderList))]]
-		if !e.picked && len(e.sent) == 0 && e.acks[len(e.acks)-1].status == statusPending {
+		if !e.picked && len(l.sent[e.order.OrderID]) == 0 && e.acks[len(e.acks)-1].status == statusPending {
 			e.picked = true
 			return e.order.OrderID, true
 		}

@@ -14,13 +14,22 @@ import (
 const (
 	pickPendingOrder = 0.15 // start by paying or failing an older pending order
 	pickOpenHold     = 0.10 // start by ordering an older unordered hold
+	queueWebhook     = 0.03 // start by paying or failing an order not created yet
 	keyedHold        = 0.30 // a new hold carries an Idempotency-Key
 	retryKeyedHold   = 0.10 // a keyed 201 is retried at once and must replay
 	abandonHold      = 0.10 // a new hold is never ordered
 	repostOrder      = 0.10 // an order is posted again and must come back with 200
 	leaveOrder       = 0.20 // a new order gets no webhook (for later picking)
 	secondWebhook    = 0.15 // an order gets a second webhook, opposite status, new key
+	duplicateWebhook = 0.10 // a webhook is delivered twice at the same time
 	bigProductShare  = 0.40 // holds on the last (large) product; the rest on small ones
+)
+
+// A webhook meant to be queued targets an order id this far past the
+// highest acknowledged one: queueAheadMin plus up to queueAheadSpread.
+const (
+	queueAheadMin    = 20
+	queueAheadSpread = 200
 )
 
 // downPause is how long a worker waits after a request got no answer (the
@@ -66,6 +75,11 @@ func (w *worker) loop(ctx context.Context) {
 		} else if r < pickPendingOrder+pickOpenHold {
 			if h, ok := w.l.openHold(w.rng); ok {
 				w.order(h)
+				continue
+			}
+		} else if r < pickPendingOrder+pickOpenHold+queueWebhook {
+			if id, ok := w.l.claimQueueTarget(w.rng); ok {
+				w.webhook(id, w.randomWebhookStatus(), w.key("w", seq, "early"))
 				continue
 			}
 		}
@@ -228,14 +242,21 @@ func (w *worker) postOrder(h holdJSON, body string) (orderJSON, int, bool) {
 	return orderJSON{}, 0, false
 }
 
-// webhook sends one payment event for an acknowledged order and records the answer.
+// webhook sends one payment event for an order and records the answer: 200
+// for an order that exists, 202 for one not created yet.
 func (w *worker) webhook(orderID int64, status, key string) {
 	body := fmt.Sprintf(`{"status":%q,"order_id":%d}`, status, orderID)
 	if status == webhookFailure {
 		body = fmt.Sprintf(`{"status":%q,"order_id":%d,"failure_reason":"insufficient_funds"}`, status, orderID)
 	}
 	w.l.noteWebhookSent(orderID, status)
-	r, err := w.c.do("POST", "/api/payments/webhook", body, key)
+	var r reply
+	var err error
+	if w.rng.Float64() < duplicateWebhook {
+		r, err = w.deliverTwice(body, key)
+	} else {
+		r, err = w.c.do("POST", "/api/payments/webhook", body, key)
+	}
 	if err != nil {
 		w.noAnswer()
 		return
@@ -254,8 +275,49 @@ func (w *worker) webhook(orderID int64, status, key string) {
 	case 503:
 		w.l.count("503")
 		time.Sleep(downPause)
+	case 202:
+		var a webhookJSON
+		if err := json.Unmarshal(r.body, &a); err != nil || a.OrderID != orderID || a.Status != "queued" {
+			w.l.problem("POST /api/payments/webhook %s answered %v", body, r)
+			return
+		}
+		w.l.count("webhook 202")
+		w.l.addQueued(orderID, status, at)
+		w.l.addKeyed("/api/payments/webhook", key, body, r, at)
+		if w.l.knownOrder(orderID) {
+			w.l.problem("POST /api/payments/webhook %s (key %q): 202 queued for acknowledged order %d", body, key, orderID)
+		}
 	default:
-		// 202 included: the order was acknowledged, so it exists.
-		w.l.problem("POST /api/payments/webhook %s (key %q) for acknowledged order %d answered %v", body, key, orderID, r)
+		w.l.problem("POST /api/payments/webhook %s (key %q) answered %v", body, key, r)
 	}
+}
+
+// deliverTwice sends the same webhook twice at the same time. When both are
+// answered with 2xx, the answers must be the same, byte for byte, and
+// exactly one must be the original (the other marked Idempotent-Replayed):
+// nothing is applied twice. It returns the original answer, or whichever
+// arrived, or an error if neither did.
+func (w *worker) deliverTwice(body, key string) (reply, error) {
+	var r [2]reply
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range r {
+		wg.Go(func() { r[i], errs[i] = w.c.do("POST", "/api/payments/webhook", body, key) })
+	}
+	wg.Wait()
+	w.l.count("webhook delivered twice")
+	if errs[0] != nil {
+		return r[1], errs[1]
+	}
+	if errs[1] != nil || r[0].status/100 != 2 || r[1].status/100 != 2 {
+		return r[0], nil
+	}
+	if r[0].status != r[1].status || !bytes.Equal(r[0].body, r[1].body) || r[0].replayed == r[1].replayed {
+		w.l.problem("POST /api/payments/webhook %s with Idempotency-Key %q delivered twice at once: %v (replayed %v) and %v (replayed %v)",
+			body, key, r[0], r[0].replayed, r[1], r[1].replayed)
+	}
+	if r[0].replayed {
+		return r[1], nil
+	}
+	return r[0], nil
 }

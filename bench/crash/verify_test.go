@@ -225,10 +225,13 @@ func (v *verifier) checkOrders(when string) {
 			v.t.Errorf("%s: order %d has status %q", when, id, got.Status)
 		case required != "" && got.Status != required:
 			v.t.Errorf("%s: order %d is %s, but %s was acknowledged", when, id, got.Status, required)
-		case got.Status == statusPaid && !e.sent[webhookSuccess]:
+		case got.Status == statusPaid && !v.l.sent[id][webhookSuccess]:
 			v.t.Errorf("%s: order %d is paid, but no success webhook was sent for it", when, id)
-		case got.Status == statusCancelled && !e.sent[webhookFailure]:
+		case got.Status == statusCancelled && !v.l.sent[id][webhookFailure]:
 			v.t.Errorf("%s: order %d is cancelled, but no failure webhook was sent for it (--order-ttl is off)", when, id)
+		}
+		if q, ok := v.l.queued[id]; ok && v.survives(q.at) && got.Status != webhookOutcome(q.webhookStatus) {
+			v.t.Errorf("%s: order %d is %s, but a %s webhook for it was queued (202) before it was created", when, id, got.Status, q.webhookStatus)
 		}
 		switch got.Status {
 		case statusPending:
