@@ -26,7 +26,7 @@ type actor struct {
 
 	// state, owned by the actor goroutine
 	counts    counts
-	holds     map[[16]byte]holdState
+	holds     holdLog
 	orders    map[uint64]orderState
 	deadlines deadlineHeap
 	rng       *rand.ChaCha8 // a CSPRNG: hold secrets must be unguessable
@@ -55,7 +55,7 @@ func newActor(e *Engine, r *record) *actor {
 		wakeCh:     make(chan struct{}, 1),
 		free:       make(chan *batch, batchesInFlightMax),
 		counts:     counts{total: r.qty, available: r.qty},
-		holds:      make(map[[16]byte]holdState),
+		holds:      holdLog{firstSeq: 1},
 		orders:     make(map[uint64]orderState),
 		rng:        rand.NewChaCha8(seed),
 	}
@@ -213,9 +213,12 @@ func (a *actor) expire(nowNanos int64, b *batch) {
 	for n := 0; len(a.deadlines) > 0 && a.deadlines[0].atNanos <= nowNanos && n < batchCommandsMax; n++ {
 		d := a.deadlines.pop()
 		if d.orderID == 0 {
-			h, ok := a.holds[d.secret]
-			if ok && h.status == HoldActive && h.expiresNanos <= nowNanos {
-				a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, secret: d.secret})
+			if d.holdSeq < a.holds.firstSeq {
+				continue // forgotten: long finished
+			}
+			h := a.holds.at(d.holdSeq)
+			if h.status == HoldActive && h.expiresNanos <= nowNanos {
+				a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, holdSeq: d.holdSeq})
 			}
 			continue
 		}
@@ -240,12 +243,12 @@ func (a *actor) handle(c *command, nowNanos int64, b *batch) {
 	case cmdHold:
 		a.handleHold(c, nowNanos, b)
 	case cmdGetHold:
-		h, ok := a.holds[c.secret]
+		h, ok := a.holds.get(c.token)
 		if !ok {
 			c.code = CodeHoldNotFound
 			return
 		}
-		c.hold = a.holdView(c.secret, h, nowNanos)
+		c.hold = a.holdView(c.token.Seq, h, nowNanos)
 	case cmdOrder:
 		a.handleOrder(c, nowNanos, b)
 	case cmdGetOrder:
@@ -284,13 +287,13 @@ func (a *actor) handleHold(c *command, nowNanos int64, b *batch) {
 		}
 	default:
 		r := record{kind: recHoldCreated, atNanos: nowNanos, product: a.id, qty: c.qty,
-			deadline: nowNanos + int64(a.e.cfg.HoldTTL)}
+			holdSeq: a.holds.nextSeq(), deadline: nowNanos + int64(a.e.cfg.HoldTTL)}
 		a.newSecret(&r.secret)
 		if c.keyEntry != nil {
 			r.key = c.keyEntry.key
 		}
 		a.emit(b, &r)
-		c.hold = a.holdView(r.secret, holdState{qty: r.qty, expiresNanos: r.deadline, status: HoldActive}, nowNanos)
+		c.hold = a.holdView(r.holdSeq, a.holds.at(r.holdSeq), nowNanos)
 	}
 }
 
@@ -305,7 +308,7 @@ func (a *actor) newSecret(dst *[16]byte) {
 }
 
 func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
-	h, ok := a.holds[c.secret]
+	h, ok := a.holds.get(c.token)
 	if !ok {
 		c.code = CodeHoldNotFound
 		return
@@ -319,11 +322,11 @@ func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
 		return
 	case h.expiresNanos <= nowNanos:
 		// Expired by the clock before its timer ran: release it now.
-		a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, secret: c.secret})
+		a.emit(b, &record{kind: recHoldExpired, atNanos: nowNanos, product: a.id, holdSeq: c.token.Seq})
 		c.code = CodeHoldExpired
 		return
 	}
-	r := record{kind: recOrderCreated, atNanos: nowNanos, product: a.id, secret: c.secret,
+	r := record{kind: recOrderCreated, atNanos: nowNanos, product: a.id, holdSeq: c.token.Seq,
 		orderID: a.e.lastOrderID.Add(1)}
 	if a.e.cfg.OrderTTL > 0 {
 		r.deadline = nowNanos + int64(a.e.cfg.OrderTTL)
@@ -333,18 +336,18 @@ func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
 	c.order = a.orderView(r.orderID, a.orders[r.orderID])
 }
 
-func (a *actor) holdView(secret [16]byte, h holdState, nowNanos int64) Hold {
+func (a *actor) holdView(seq uint64, h *holdState, nowNanos int64) Hold {
 	status := h.status
 	if status == HoldActive && h.expiresNanos <= nowNanos {
 		status = HoldExpired // its expiry record is on its way
 	}
-	return Hold{Token: HoldToken{ProductID: a.id, Secret: secret}, ProductID: a.id, Qty: h.qty,
+	return Hold{Token: HoldToken{ProductID: a.id, Seq: seq, Secret: h.secret}, ProductID: a.id, Qty: h.qty,
 		ExpiresAt: time.Unix(0, h.expiresNanos).UTC(), Status: status, OrderID: h.orderID}
 }
 
 func (a *actor) orderView(id uint64, o orderState) Order {
 	return Order{ID: id, ProductID: a.id, Qty: o.qty, AmountCents: o.amountCents, Status: o.status,
-		Token: HoldToken{ProductID: a.id, Secret: o.secret}, CreatedAt: time.Unix(0, o.createdNanos).UTC(),
+		Token: HoldToken{ProductID: a.id, Seq: o.holdSeq, Secret: o.secret}, CreatedAt: time.Unix(0, o.createdNanos).UTC(),
 		UpdatedAt: time.Unix(0, o.updatedNanos).UTC(), FailureReason: o.failureReason}
 }
 

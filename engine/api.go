@@ -80,7 +80,7 @@ func (e *Engine) GetHold(t HoldToken) (Hold, Code) {
 		return Hold{}, CodeHoldNotFound
 	}
 	c := getCommand(cmdGetHold)
-	c.secret = t.Secret
+	c.token = t
 	a.call(c)
 	h, code := c.hold, c.code
 	putCommand(c)
@@ -98,7 +98,7 @@ func (e *Engine) CreateOrder(t HoldToken) OrderReply {
 		return OrderReply{Code: CodeHoldNotFound}
 	}
 	c := getCommand(cmdOrder)
-	c.secret = t.Secret
+	c.token = t
 	a.call(c)
 	reply := OrderReply{Code: c.code, Order: c.order, Created: c.created}
 	putCommand(c)

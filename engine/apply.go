@@ -18,7 +18,6 @@ func (a *actor) apply(r *record) (applied bool) {
 	case recHoldExpired:
 		h := a.mustHold(r)
 		h.status = HoldExpired
-		a.holds[r.secret] = h
 		a.counts.available += h.qty
 		a.counts.reserved -= h.qty
 		a.e.stats.HoldsExpired.Add(1)
@@ -48,9 +47,12 @@ func (a *actor) apply(r *record) (applied bool) {
 	return applied
 }
 
-func (a *actor) mustHold(r *record) holdState {
-	h, ok := a.holds[r.secret]
-	if !ok || h.status != HoldActive {
+func (a *actor) mustHold(r *record) *holdState {
+	if r.holdSeq < a.holds.firstSeq || r.holdSeq >= a.holds.nextSeq() {
+		panic(fmt.Sprintf("engine: record kind %d for product %d names hold %d, which is not kept", r.kind, a.id, r.holdSeq))
+	}
+	h := a.holds.at(r.holdSeq)
+	if h.status != HoldActive {
 		panic(fmt.Sprintf("engine: record kind %d for product %d names a hold that is not active", r.kind, a.id))
 	}
 	return h
@@ -62,12 +64,12 @@ func (a *actor) applyHoldCreated(r *record) {
 	}
 	a.counts.available -= r.qty
 	a.counts.reserved += r.qty
-	h := holdState{qty: r.qty, expiresNanos: r.deadline, status: HoldActive}
-	a.holds[r.secret] = h
-	a.deadlines.push(deadline{atNanos: r.deadline, secret: r.secret})
+	a.holds.forgetBefore(r.atNanos - int64(a.e.cfg.ExpiredHoldRetention))
+	a.holds.add(r.holdSeq, holdState{secret: r.secret, qty: r.qty, expiresNanos: r.deadline, status: HoldActive})
+	a.deadlines.push(deadline{atNanos: r.deadline, holdSeq: r.holdSeq})
 	a.e.stats.HoldsCreated.Add(1)
 	if r.key != "" {
-		reply := HoldReply{Code: OK, Hold: a.holdView(r.secret, h, r.atNanos)}
+		reply := HoldReply{Code: OK, Hold: a.holdView(r.holdSeq, a.holds.at(r.holdSeq), r.atNanos)}
 		a.e.holdKeys.remember(r.key, holdFingerprint(a.id, r.qty), r.atNanos, &reply, nil)
 	}
 }
@@ -80,9 +82,8 @@ func (a *actor) applyOrderCreated(r *record) {
 	h := a.mustHold(r)
 	h.status = HoldOrdered
 	h.orderID = r.orderID
-	a.holds[r.secret] = h
 	a.orders[r.orderID] = orderState{qty: h.qty, amountCents: h.qty * a.priceCents, status: OrderPending,
-		secret: r.secret, createdNanos: r.atNanos, updatedNanos: r.atNanos, deadlineNanos: r.deadline}
+		holdSeq: r.holdSeq, secret: h.secret, createdNanos: r.atNanos, updatedNanos: r.atNanos, deadlineNanos: r.deadline}
 	a.e.noteOrderID(r.orderID)
 	if r.deadline != 0 {
 		a.deadlines.push(deadline{atNanos: r.deadline, orderID: r.orderID})

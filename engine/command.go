@@ -20,7 +20,7 @@ type command struct {
 
 	// inputs
 	qty      int64
-	secret   [16]byte
+	token    HoldToken
 	orderID  uint64
 	payment  Payment
 	keyEntry *keyEntry // set when the request carried an idempotency key

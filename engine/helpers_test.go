@@ -120,8 +120,8 @@ func dumpState(e *Engine, now time.Time) string {
 	for _, a := range e.products.Load().ordered {
 		s += fmt.Sprintf("product %d %q %d %d %+v\n", a.id, a.name, a.priceCents, a.maxPerHold, a.counts)
 		var holds []string
-		for k, h := range a.holds {
-			holds = append(holds, fmt.Sprintf("  hold %x %+v", k, h))
+		for i, h := range a.holds.items {
+			holds = append(holds, fmt.Sprintf("  hold %d %+v", a.holds.firstSeq+uint64(i), h))
 		}
 		var orders []string
 		for id, o := range a.orders {

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,11 +108,13 @@ func TestHoldTokensAreDistinctAndParse(t *testing.T) {
 }
 
 func TestParseHoldTokenRejects(t *testing.T) {
-	good := HoldToken{ProductID: 12, Secret: [16]byte{1, 2, 3, 0xab}}.String()
+	good := HoldToken{ProductID: 12, Seq: 34, Secret: [16]byte{1, 2, 3, 0xab}}.String()
+	secretHex := good[len(good)-32:]
 	bad := []string{
-		"", "12", "12_", "_" + good[3:], "012" + good[2:], "x2" + good[2:],
-		good[:len(good)-1], good + "0", bytes.NewBufferString(good).String()[:3] + "G" + good[4:],
-		"12_" + "ABCDEF0123456789abcdef0123456789", "99999999999999999999_" + good[3:],
+		"", "12", "12_34", "12_34_", "_34_" + secretHex, "12__" + secretHex, "012_34_" + secretHex,
+		"12_034_" + secretHex, "x2_34_" + secretHex, "0_34_" + secretHex, "12_34_56_" + secretHex,
+		good[:len(good)-1], good + "0", strings.Replace(good, "ab", "AB", 1), "12_34_" + "G" + secretHex[1:],
+		"99999999999999999999_1_" + secretHex, "12_18446744073709551616_" + secretHex, "+12_34_" + secretHex,
 	}
 	for _, s := range bad {
 		if _, ok := ParseHoldToken([]byte(s)); ok {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -107,94 +106,54 @@ func TestStopRefusesNewCommands(t *testing.T) {
 	}
 }
 
-// heldJournal acknowledges only when told to, so tests can fill an actor's
-// pipeline.
-type heldJournal struct {
-	mu    sync.Mutex
-	dones []func(error)
+// gateJournal blocks every Submit until the gate opens, so a test can stop
+// an actor inside its step.
+type gateJournal struct {
+	entered chan struct{}
+	gate    chan struct{}
 }
 
-func (j *heldJournal) Submit(_ [][]byte, done func(error)) {
-	j.mu.Lock()
-	j.dones = append(j.dones, done)
-	j.mu.Unlock()
-}
-
-func (j *heldJournal) pending() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return len(j.dones)
-}
-
-func (j *heldJournal) release() {
-	j.mu.Lock()
-	dones := j.dones
-	j.dones = nil
-	j.mu.Unlock()
-	for _, d := range dones {
-		d(nil)
+func (j *gateJournal) Submit(_ [][]byte, done func(error)) {
+	select {
+	case j.entered <- struct{}{}:
+	default:
 	}
+	<-j.gate
+	done(nil)
 }
 
 func TestFullInboxAnswersOverloaded(t *testing.T) {
-	j := &heldJournal{}
+	j := &gateJournal{entered: make(chan struct{}, 1), gate: make(chan struct{})}
 	cfg := DefaultConfig()
 	cfg.Journal = j
 	cfg.Clock = NewFakeClock(testEpoch)
 	cfg.InboxCap = 1
 	e := New(cfg)
-	go func() { // the product's creation waits for its acknowledgement
-		for j.pending() == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		j.release()
-	}()
-	e.Start()
-	if _, err := e.Seed([]ProductSpec{{ID: 1, Name: "x", TotalStock: 1000, MaxPerHold: 1}}); err != nil {
+	// The product is replayed, not created, so nothing waits on the gate yet.
+	if err := e.Replay(appendRecord(nil, &record{kind: recProductCreated, product: 1, name: "x", qty: 10, maxPerHold: 1})); err != nil {
 		t.Fatal(err)
 	}
-	// Fill the pipeline: batchesInFlightMax batches unacknowledged, one
-	// command taken by the actor (waiting for a free batch), one queued.
-	launched := batchesInFlightMax + 2
-	var wg sync.WaitGroup
-	codes := make(chan Code, launched)
+	e.Start()
 	a := e.actor(1)
-	for i := 1; i <= launched; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); codes <- e.CreateHold(1, 1, nil).Code }()
-		want := min(i, batchesInFlightMax) + max(0, i-batchesInFlightMax-1)
-		for j.pending()+len(a.inbox) < want {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	if r := e.CreateHold(1, 1, nil); r.Code != CodeOverloaded {
-		t.Fatalf("hold with a full inbox = %s", r.Code)
-	}
-	for {
-		j.release()
-		if len(codes) == cap(codes) {
-			break
-		}
+
+	codes := make(chan Code, 2)
+	hold := func() { codes <- e.CreateHold(1, 1, nil).Code }
+	go hold()
+	<-j.entered // the actor is stuck submitting the first hold's batch
+	go hold()
+	for len(a.inbox) < cap(a.inbox) {
 		time.Sleep(time.Millisecond)
 	}
-	wg.Wait()
-	close(codes)
-	for c := range codes {
-		if c != OK {
-			t.Fatalf("queued hold answered %s", c)
+	if r := e.CreateHold(1, 1, nil); r.Code != CodeOverloaded {
+		t.Fatalf("hold with a full inbox = %s, want overloaded", r.Code)
+	}
+	close(j.gate)
+	for i := 0; i < 2; i++ {
+		if c := <-codes; c != OK {
+			t.Fatalf("a queued hold answered %s", c)
 		}
 	}
-	done := make(chan struct{})
-	go func() { e.Stop(); close(done) }()
-	for {
-		select {
-		case <-done:
-			return
-		default:
-			j.release()
-			time.Sleep(time.Millisecond)
-		}
-	}
+	e.Stop()
 }
 
 func TestInvariantViolationPanics(t *testing.T) {

@@ -31,7 +31,8 @@ type record struct {
 	atNanos    int64 // when the change happened (Unix ns)
 	product    uint64
 	qty        int64
-	secret     [16]byte // hold token secret
+	holdSeq    uint64   // the hold's sequence number within its product
+	secret     [16]byte // hold token secret (recHoldCreated)
 	orderID    uint64
 	deadline   int64 // hold expires_at, order payment deadline (0 = none), or queued webhook expiry (Unix ns)
 	success    bool
@@ -64,6 +65,7 @@ func appendRecord(dst []byte, r *record) []byte {
 	case recProductRestocked:
 		dst = binary.AppendVarint(dst, r.qty)
 	case recHoldCreated:
+		dst = binary.AppendUvarint(dst, r.holdSeq)
 		dst = append(dst, r.secret[:]...)
 		dst = binary.AppendVarint(dst, r.qty)
 		dst = binary.AppendVarint(dst, r.deadline)
@@ -73,9 +75,9 @@ func appendRecord(dst []byte, r *record) []byte {
 		dst = binary.AppendVarint(dst, r.available)
 		dst = appendString(dst, r.key)
 	case recHoldExpired:
-		dst = append(dst, r.secret[:]...)
+		dst = binary.AppendUvarint(dst, r.holdSeq)
 	case recOrderCreated:
-		dst = append(dst, r.secret[:]...)
+		dst = binary.AppendUvarint(dst, r.holdSeq)
 		dst = binary.AppendUvarint(dst, r.orderID)
 		dst = binary.AppendVarint(dst, r.deadline)
 	case recPaymentApplied, recWebhookQueued:
@@ -126,6 +128,7 @@ func decodeRecord(src []byte, r *record) error {
 	case recProductRestocked:
 		r.qty = d.varint()
 	case recHoldCreated:
+		r.holdSeq = d.uvarint()
 		d.secret(&r.secret)
 		r.qty = d.varint()
 		r.deadline = d.varint()
@@ -135,9 +138,9 @@ func decodeRecord(src []byte, r *record) error {
 		r.available = d.varint()
 		r.key = d.string()
 	case recHoldExpired:
-		d.secret(&r.secret)
+		r.holdSeq = d.uvarint()
 	case recOrderCreated:
-		d.secret(&r.secret)
+		r.holdSeq = d.uvarint()
 		r.orderID = d.uvarint()
 		r.deadline = d.varint()
 	case recPaymentApplied, recWebhookQueued:

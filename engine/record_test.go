@@ -10,10 +10,10 @@ func sampleRecords() []record {
 	return []record{
 		{kind: recProductCreated, atNanos: 1, product: 1, name: "Widget", priceCents: 4999, qty: 100, maxPerHold: 10},
 		{kind: recProductRestocked, atNanos: 2, product: 1, qty: 5},
-		{kind: recHoldCreated, atNanos: 3, product: 1, secret: secret, qty: 2, deadline: 120, key: "k"},
+		{kind: recHoldCreated, atNanos: 3, product: 1, holdSeq: 1, secret: secret, qty: 2, deadline: 120, key: "k"},
 		{kind: recHoldRejected, atNanos: 4, product: 1, qty: 3, available: 1, key: "k2"},
-		{kind: recHoldExpired, atNanos: 5, product: 1, secret: secret},
-		{kind: recOrderCreated, atNanos: 6, product: 1, secret: secret, orderID: 7, deadline: 900},
+		{kind: recHoldExpired, atNanos: 5, product: 1, holdSeq: 1},
+		{kind: recOrderCreated, atNanos: 6, product: 1, holdSeq: 2, orderID: 7, deadline: 900},
 		{kind: recPaymentApplied, atNanos: 7, product: 1, orderID: 7, success: false, reason: "insufficient_funds", key: "w"},
 		{kind: recOrderTimedOut, atNanos: 8, product: 1, orderID: 7},
 		{kind: recWebhookQueued, atNanos: -9, orderID: 8, success: true, key: "w2", deadline: 3600},

@@ -86,18 +86,16 @@ func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
 		for _, v := range [...]int64{a.counts.total, a.counts.available, a.counts.reserved, a.counts.sold} {
 			dst = binary.AppendVarint(dst, v)
 		}
-		secrets := make([][16]byte, 0, len(a.holds))
-		for s, h := range a.holds {
-			if h.status == HoldExpired && h.expiresNanos < holdCutoff {
-				continue
-			}
-			secrets = append(secrets, s)
+		first, holds := a.holds.firstSeq, a.holds.items
+		for len(holds) > 0 && holds[0].status != HoldActive && holds[0].expiresNanos < holdCutoff {
+			holds = holds[1:]
+			first++
 		}
-		sort.Slice(secrets, func(i, j int) bool { return string(secrets[i][:]) < string(secrets[j][:]) })
-		dst = binary.AppendUvarint(dst, uint64(len(secrets)))
-		for _, s := range secrets {
-			h := a.holds[s]
-			dst = append(dst, s[:]...)
+		dst = binary.AppendUvarint(dst, first)
+		dst = binary.AppendUvarint(dst, uint64(len(holds)))
+		for i := range holds {
+			h := &holds[i]
+			dst = append(dst, h.secret[:]...)
 			dst = binary.AppendVarint(dst, h.qty)
 			dst = binary.AppendVarint(dst, h.expiresNanos)
 			dst = append(dst, byte(h.status))
@@ -115,6 +113,7 @@ func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
 			dst = binary.AppendVarint(dst, o.qty)
 			dst = binary.AppendVarint(dst, o.amountCents)
 			dst = append(dst, byte(o.status))
+			dst = binary.AppendUvarint(dst, o.holdSeq)
 			dst = append(dst, o.secret[:]...)
 			dst = binary.AppendVarint(dst, o.createdNanos)
 			dst = binary.AppendVarint(dst, o.updatedNanos)
@@ -179,6 +178,7 @@ func appendKeys(dst []byte, t *keyTable, cutoffNanos int64) []byte {
 		dst = append(dst, byte(h.Code))
 		dst = binary.AppendVarint(dst, h.Available)
 		dst = binary.AppendUvarint(dst, h.Hold.Token.ProductID)
+		dst = binary.AppendUvarint(dst, h.Hold.Token.Seq)
 		dst = append(dst, h.Hold.Token.Secret[:]...)
 		dst = binary.AppendVarint(dst, h.Hold.Qty)
 		dst = binary.AppendVarint(dst, timeNanos(h.Hold.ExpiresAt))
@@ -259,21 +259,29 @@ func (e *Engine) loadProduct(d *decoder) {
 	a := e.addProduct(&r)
 	a.counts = counts{total: d.varint(), available: d.varint(), reserved: d.varint(), sold: d.varint()}
 	a.counts.check(a.id)
+	a.holds = holdLog{firstSeq: d.uvarint()}
+	if a.holds.firstSeq == 0 {
+		panic("hold sequence numbers start at 1")
+	}
 	for n := d.count(); n > 0 && d.err == nil; n-- {
-		var s [16]byte
-		d.secret(&s)
-		h := holdState{qty: d.varint(), expiresNanos: d.varint(), status: HoldStatus(d.byte()), orderID: d.uvarint()}
-		if h.status < HoldActive || h.status > HoldExpired || h.qty < 1 {
-			panic(fmt.Sprintf("product %d: hold %x is %+v", a.id, s, h))
+		h := holdState{}
+		d.secret(&h.secret)
+		h.qty, h.expiresNanos, h.status, h.orderID = d.varint(), d.varint(), HoldStatus(d.byte()), d.uvarint()
+		if d.err != nil {
+			return
 		}
-		a.holds[s] = h
+		if h.status < HoldActive || h.status > HoldExpired || h.qty < 1 {
+			panic(fmt.Sprintf("product %d: hold %d is %+v", a.id, a.holds.nextSeq(), h))
+		}
+		seq := a.holds.nextSeq()
+		a.holds.add(seq, h)
 		if h.status == HoldActive {
-			a.deadlines.push(deadline{atNanos: h.expiresNanos, secret: s})
+			a.deadlines.push(deadline{atNanos: h.expiresNanos, holdSeq: seq})
 		}
 	}
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		id := d.uvarint()
-		o := orderState{qty: d.varint(), amountCents: d.varint(), status: OrderStatus(d.byte())}
+		o := orderState{qty: d.varint(), amountCents: d.varint(), status: OrderStatus(d.byte()), holdSeq: d.uvarint()}
 		d.secret(&o.secret)
 		o.createdNanos, o.updatedNanos, o.deadlineNanos = d.varint(), d.varint(), d.varint()
 		o.failureReason = d.string()
@@ -300,7 +308,7 @@ func (e *Engine) loadProduct(d *decoder) {
 // those of paid orders.
 func (a *actor) checkHeldUnits() {
 	var reserved, sold int64
-	for _, h := range a.holds {
+	for _, h := range a.holds.items {
 		if h.status == HoldActive {
 			reserved += h.qty
 		}
@@ -335,6 +343,7 @@ func loadKeys(d *decoder, t *keyTable) {
 		h.Code = Code(d.byte())
 		h.Available = d.varint()
 		h.Hold.Token.ProductID = d.uvarint()
+		h.Hold.Token.Seq = d.uvarint()
 		d.secret(&h.Hold.Token.Secret)
 		h.Hold.ProductID = h.Hold.Token.ProductID
 		h.Hold.Qty = d.varint()

@@ -17,10 +17,65 @@ func (c counts) check(productID uint64) {
 
 // holdState is what an actor keeps of one hold.
 type holdState struct {
+	secret       [16]byte
 	qty          int64
 	expiresNanos int64
 	status       HoldStatus // HoldActive, HoldOrdered or HoldExpired (by record)
 	orderID      uint64
+}
+
+// holdLog keeps a product's holds in creation order, addressed by sequence
+// number: creating one is an append, finding one an index, and forgetting
+// old ones drops a prefix. Hold sequence numbers start at 1.
+type holdLog struct {
+	firstSeq uint64 // sequence number of items[0]
+	items    []holdState
+}
+
+// nextSeq is the sequence number the next hold gets.
+func (l *holdLog) nextSeq() uint64 { return l.firstSeq + uint64(len(l.items)) }
+
+// get returns the hold seq if it is kept and its secret matches.
+func (l *holdLog) get(t HoldToken) (*holdState, bool) {
+	if t.Seq < l.firstSeq || t.Seq >= l.nextSeq() {
+		return nil, false
+	}
+	h := &l.items[t.Seq-l.firstSeq]
+	if !t.secretMatches(&h.secret) {
+		return nil, false
+	}
+	return h, true
+}
+
+// at returns hold seq, which must be kept.
+func (l *holdLog) at(seq uint64) *holdState {
+	if seq < l.firstSeq || seq >= l.nextSeq() {
+		panic(fmt.Sprintf("engine: hold %d is not kept (kept: %d..%d)", seq, l.firstSeq, l.nextSeq()-1))
+	}
+	return &l.items[seq-l.firstSeq]
+}
+
+// add appends hold seq, which must be the next one.
+func (l *holdLog) add(seq uint64, h holdState) {
+	if seq != l.nextSeq() {
+		panic(fmt.Sprintf("engine: hold %d created out of sequence (next is %d)", seq, l.nextSeq()))
+	}
+	l.items = append(l.items, h)
+}
+
+// forgetBefore drops the oldest holds while they are finished (ordered or
+// expired) and expired before cutoffNanos. An active hold stops it: holds
+// share one TTL, so older ones behind it are few and soon forgotten.
+func (l *holdLog) forgetBefore(cutoffNanos int64) {
+	n := 0
+	for n < len(l.items) && l.items[n].status != HoldActive && l.items[n].expiresNanos < cutoffNanos {
+		n++
+	}
+	if n > 0 {
+		clear(l.items[:n])
+		l.items = l.items[n:]
+		l.firstSeq += uint64(n)
+	}
 }
 
 // orderState is what an actor keeps of one order.
@@ -28,6 +83,7 @@ type orderState struct {
 	qty           int64
 	amountCents   int64
 	status        OrderStatus
+	holdSeq       uint64 // the hold it was made from, for its token
 	secret        [16]byte
 	createdNanos  int64
 	updatedNanos  int64
@@ -41,7 +97,7 @@ type orderState struct {
 type deadline struct {
 	atNanos int64
 	orderID uint64 // 0 for a hold
-	secret  [16]byte
+	holdSeq uint64
 }
 
 // deadlineHeap is a binary min-heap by atNanos, written out to avoid the

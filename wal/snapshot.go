@@ -499,3 +499,35 @@ func x8nModP(n uint64) uint32 {
 	}
 	return p
 }
+
+// SetAsideSnapshotsAfter renames every snapshot covering more of the log
+// than index (the log's last record) to snap-<index>.ahead, so that a start
+// falls back to one the log can continue. That happens only when records
+// the snapshot holds were cut from the log: by --wal-truncate-corrupt, or by
+// a machine crash under --fsync=never. It returns the files set aside.
+func SetAsideSnapshotsAfter(dir string, index uint64) ([]string, error) {
+	snaps, _, err := listSnapshots(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var aside []string
+	for _, s := range snaps {
+		if s.index <= index {
+			continue
+		}
+		to := strings.TrimSuffix(s.path, snapSuffix) + ".ahead"
+		if err := os.Rename(s.path, to); err != nil {
+			return aside, err
+		}
+		aside = append(aside, to)
+	}
+	if len(aside) > 0 {
+		if err := syncDir(dir); err != nil {
+			return aside, err
+		}
+	}
+	return aside, nil
+}

@@ -583,3 +583,23 @@ func BenchmarkLoadSnapshot100MB(b *testing.B) {
 		}
 	}
 }
+
+func TestSetAsideSnapshotsAfter(t *testing.T) {
+	dir := t.TempDir()
+	for _, index := range []uint64{10, 20} {
+		if err := SaveSnapshot(dir, index, []byte{byte(index)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aside, err := SetAsideSnapshotsAfter(dir, 15)
+	if err != nil || len(aside) != 1 || filepath.Base(aside[0]) != "snap-00000000000000000020.ahead" {
+		t.Fatalf("set aside %v, %v", aside, err)
+	}
+	index, state, ok, _, err := LoadSnapshot(dir)
+	if err != nil || !ok || index != 10 || state[0] != 10 {
+		t.Fatalf("after setting aside: index %d ok %v err %v", index, ok, err)
+	}
+	if aside, err := SetAsideSnapshotsAfter(filepath.Join(dir, "missing"), 0); err != nil || aside != nil {
+		t.Fatalf("missing dir: %v %v", aside, err)
+	}
+}

@@ -35,6 +35,14 @@ type snapshotter struct {
 // records after it. It refuses a log whose front was dropped past what the
 // loaded snapshot covers: that state cannot be rebuilt.
 func (s *snapshotter) load() (replayed int, err error) {
+	aside, err := wal.SetAsideSnapshotsAfter(s.dir, s.wlog.LastIndex())
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range aside {
+		s.log.Warn().Str("file", f).Uint64("log_last_index", s.wlog.LastIndex()).
+			Msg("set aside a snapshot that covers records the log no longer has; starting from an older state")
+	}
 	index, state, ok, skipped, err := wal.LoadSnapshot(s.dir)
 	if err != nil {
 		return 0, err
@@ -51,10 +59,7 @@ func (s *snapshotter) load() (replayed int, err error) {
 	}
 	first, last := s.wlog.FirstIndex(), s.wlog.LastIndex()
 	if s.lastIndex > last {
-		// Only possible under --fsync=never after a machine crash: records
-		// the snapshot holds are gone from the log, and new ones would reuse
-		// their indexes.
-		return 0, fmt.Errorf("snapshot %d covers records the log no longer has (it ends at %d)", s.lastIndex, last)
+		panic("a snapshot ahead of the log was not set aside") // new records would reuse its indexes
 	}
 	if last > 0 && first > s.lastIndex+1 {
 		return 0, fmt.Errorf("the log starts at record %d but no valid snapshot covers the records before it (newest usable snapshot: %d)", first, s.lastIndex)
