@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -13,9 +14,10 @@ import (
 // field was wrong. Values point into the parser's buffer and die with it.
 
 // parseObject parses body as one JSON object. It reports false for an empty
-// body, invalid UTF-8, malformed JSON, trailing data, or a non-object.
+// body, invalid UTF-8, malformed JSON, an escaped surrogate that is not part
+// of a pair, trailing data, or a non-object.
 func (sc *scratch) parseObject(body []byte) (*fastjson.Value, bool) {
-	if len(body) == 0 || !utf8.Valid(body) || fastjson.ValidateBytes(body) != nil {
+	if len(body) == 0 || !utf8.Valid(body) || fastjson.ValidateBytes(body) != nil || !surrogatesPaired(body) {
 		return nil, false
 	}
 	v, err := sc.parser.ParseBytes(body)
@@ -23,6 +25,67 @@ func (sc *scratch) parseObject(body []byte) (*fastjson.Value, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+// surrogatesPaired reports whether every escaped UTF-16 surrogate in body
+// (\uD800 to \uDFFF) is a high one directly followed by an escaped low one.
+// A lone surrogate is no character, so no UTF-8 text can hold it (RFC 7493
+// refuses it), and fastjson would not store what was sent: it keeps a lone
+// escape as its six characters, and after an unpaired high one it drops the
+// escape that follows ("\ud800\u0041" becomes U+FFFD, the A lost). body
+// must have passed fastjson.ValidateBytes: backslashes then occur only in
+// strings, each starting a complete escape.
+func surrogatesPaired(body []byte) bool {
+	for i := 0; i < len(body); {
+		j := bytes.IndexByte(body[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j + 1 // the escaped character
+		if i >= len(body) || body[i] != 'u' {
+			i++
+			continue
+		}
+		r, ok := escapedUnit(body, i-1)
+		switch {
+		case !ok:
+			return false
+		case r >= 0xdc00 && r <= 0xdfff:
+			return false // a low surrogate without a high one before it
+		case r >= 0xd800 && r <= 0xdbff:
+			low, ok := escapedUnit(body, i+5)
+			if !ok || low < 0xdc00 || low > 0xdfff {
+				return false
+			}
+			i += 5 + 6
+		default:
+			i += 5
+		}
+	}
+	return true
+}
+
+// escapedUnit decodes the escape "\uXXXX" at body[at:].
+func escapedUnit(body []byte, at int) (uint16, bool) {
+	if at+6 > len(body) || body[at] != '\\' || body[at+1] != 'u' {
+		return 0, false
+	}
+	var r uint16
+	for _, c := range body[at+2 : at+6] {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | uint16(v)
+	}
+	return r, true
 }
 
 // fieldState says whether a field was absent (or null) or present but of
