@@ -62,7 +62,8 @@ func (t *keyTable) shard(key string) *keyShard {
 
 // begin claims key for a request with fingerprint fp. Concurrent deliveries
 // of one key are serialised here: the first gets keyFresh, the others wait
-// until its answer is durable and then get keyReplay.
+// until its answer is durable and then get keyReplay, or keyMismatch if they
+// differ from it.
 func (t *keyTable) begin(key []byte, fp uint64) (*keyEntry, keyOutcome) {
 	s := t.shard(string(key)) // no allocation: the conversion does not escape
 	for {
@@ -79,17 +80,20 @@ func (t *keyTable) begin(key []byte, fp uint64) (*keyEntry, keyOutcome) {
 			s.mu.Unlock()
 			return e, keyFresh
 		}
-		if e.fp != fp {
+		if !e.durable {
+			// Wait for the first request's answer even when this one differs:
+			// a 422 must not reveal a request that may yet be aborted, nor
+			// one whose effect is not yet visible (linearizability).
+			done := e.done
 			s.mu.Unlock()
+			<-done
+			continue
+		}
+		s.mu.Unlock()
+		if e.fp != fp {
 			return e, keyMismatch
 		}
-		if e.durable {
-			s.mu.Unlock()
-			return e, keyReplay
-		}
-		done := e.done
-		s.mu.Unlock()
-		<-done
+		return e, keyReplay
 	}
 }
 

@@ -281,3 +281,39 @@ func TestOrderTTLZeroKeepsOrdersPending(t *testing.T) {
 		t.Fatalf("order with TTL off became %s", got.Status)
 	}
 }
+
+// TestKeyMismatchWaitsForTheFirstAnswer: a different request under a key
+// whose first request is still in flight is refused only once that first
+// request's effect is durable and visible — found by the linearizability
+// checker (a 422 answered before the hold it implied showed in the product).
+func TestKeyMismatchWaitsForTheFirstAnswer(t *testing.T) {
+	j := &gateJournal{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	cfg := testConfig(NewFakeClock(testEpoch), nil)
+	cfg.Journal = j
+	e := New(cfg)
+	if err := e.Replay(appendRecord(nil, &record{kind: recProductCreated, product: 1, name: "x", qty: 10, maxPerHold: 5})); err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	defer e.Stop()
+	first := make(chan HoldReply, 1)
+	go func() { first <- e.CreateHold(1, 2, []byte("k")) }()
+	<-j.entered // the first hold is applied, its batch not yet durable
+	second := make(chan HoldReply, 1)
+	go func() { second <- e.CreateHold(1, 1, []byte("k")) }()
+	select {
+	case r := <-second:
+		t.Fatalf("the differing request was answered (%s) before the first was durable", r.Code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(j.gate)
+	if r := <-first; r.Code != OK {
+		t.Fatalf("first = %s", r.Code)
+	}
+	if r := <-second; r.Code != CodeKeyReused {
+		t.Fatalf("second = %s, want idempotency_key_reused", r.Code)
+	}
+	if p, _ := e.Product(1); p.Reserved != 2 {
+		t.Fatalf("product = %+v", p)
+	}
+}
