@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/valyala/fastjson"
 )
 
 // The request fuzz targets of POST /api/holds and POST /api/orders. `go test`
@@ -91,17 +92,23 @@ func FuzzHoldBody(f *testing.F) {
 
 // FuzzOrderBody sends arbitrary bodies to POST /api/orders. "@active",
 // "@expired" and "@ordered" in an input stand for the tokens of a live
-// hold, an expired one and one already ordered, so that the fuzzer reaches
-// every answer. A refused order changes nothing; an accepted one keeps the
-// hold's units reserved (the invariant check).
+// hold, an expired one and one already ordered, and "@forged" for the live
+// hold's token with one bit of its secret flipped, so that the fuzzer
+// reaches every answer. A refused order changes nothing; an accepted one
+// keeps the hold's units reserved (the invariant check) and names exactly
+// the token that was sent, so a forged secret never buys an order.
 func FuzzOrderBody(f *testing.F) {
 	for _, s := range []string{
 		`{"hold_token":"@active"}`,
 		`{"hold_token":"@ordered"}`,
 		`{"hold_token":"@expired"}`,
+		`{"hold_token":"@forged"}`,
 		`{"hold_token":"@active","hold_token":"@expired"}`,
 		`{"hold_token":"@active","extra":1}`,
 		`{"hold_token":"1_00000000000000000000000000000000"}`,
+		`{"hold_token":"1_0_00000000000000000000000000000000"}`,
+		`{"hold_token":"1_999999_00000000000000000000000000000000"}`,
+		`{"hold_token":"1_18446744073709551615_00000000000000000000000000000000"}`,
 		`{"hold_token":"9_00000000000000000000000000000000"}`,
 		`{"hold_token":"01_00000000000000000000000000000000"}`,
 		`{"hold_token":"1_0000000000000000000000000000000G"}`,
@@ -118,7 +125,15 @@ func FuzzOrderBody(f *testing.F) {
 	fx := newFuzzFixture(f, prepareHolds)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fx.next()
-		fx.check(t, fuzzRequest{path: "/api/orders", body: fx.expand(body)}, orderAnswers, nil)
+		body = fx.expand(body)
+		status, answer, _ := fx.check(t, fuzzRequest{path: "/api/orders", body: body}, orderAnswers, nil)
+		if status >= 300 {
+			return
+		}
+		sent := fastjson.MustParseBytes(body).GetStringBytes("hold_token") // the first one, as the server reads it
+		if got, _ := answer["hold_token"].(string); got != string(sent) {
+			t.Fatalf("order for token %q answered with %q: %s", sent, got, fx.ctx.Response.Body())
+		}
 	})
 }
 
@@ -131,5 +146,8 @@ func prepareHolds(fx *fuzzFixture) map[string]string {
 	active := fx.mustHold(1, 2)
 	ordered := fx.mustHold(1, 3)
 	fx.mustOrder(ordered)
-	return map[string]string{"@active": active.String(), "@expired": expired.String(), "@ordered": ordered.String()}
+	forged := active
+	forged.Secret[len(forged.Secret)-1] ^= 1
+	return map[string]string{"@active": active.String(), "@expired": expired.String(), "@ordered": ordered.String(),
+		"@forged": forged.String()}
 }
