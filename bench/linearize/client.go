@@ -34,16 +34,18 @@ func NewClient(base func() string, timeout time.Duration) *Client {
 // CloseIdle closes idle keep-alive connections.
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
-// Times are the timestamps of an answer, which Output leaves out: a hold's
-// expires_at, an order's created_at (zero when absent).
-type Times struct {
+// Meta is what a recorded operation keeps beside its Output: the server
+// (base URL) the request went to, and the timestamps Output leaves out, a
+// hold's expires_at and an order's created_at (zero when absent).
+type Meta struct {
+	Server               string
 	ExpiresAt, CreatedAt time.Time
 }
 
 // Do sends in and returns the answer. sent is false when the request
 // certainly never reached the server (the connection was refused), so it
 // belongs in no history.
-func (c *Client) Do(in Input) (out Output, at Times, sent bool) {
+func (c *Client) Do(in Input) (out Output, at Meta, sent bool) {
 	var method, path string
 	var body []byte
 	var key string
@@ -74,7 +76,8 @@ func (c *Client) Do(in Input) (out Output, at Times, sent bool) {
 	default:
 		panic(fmt.Sprintf("linearize: %s is not a request", in.Kind))
 	}
-	status, replayed, w, err := c.roundTrip(method, path, key, body)
+	at.Server = c.base()
+	status, replayed, w, err := c.roundTrip(at.Server, method, path, key, body)
 	if err != nil {
 		return Unanswered, at, !refused(err)
 	}
@@ -86,7 +89,7 @@ func (c *Client) Do(in Input) (out Output, at Times, sent bool) {
 // Products reads GET /api/products and returns one Output per id in ids, as
 // GET /api/products/{id} would have answered (404 for an id not listed).
 func (c *Client) Products(ids []uint64) (outs []Output, sent bool) {
-	status, replayed, w, err := c.roundTrip("GET", "/api/products", "", nil)
+	status, replayed, w, err := c.roundTrip(c.base(), "GET", "/api/products", "", nil)
 	if err != nil {
 		return nil, !refused(err)
 	}
@@ -126,8 +129,8 @@ type wire struct {
 	CreatedAt      string `json:"created_at"`
 }
 
-func (c *Client) roundTrip(method, path, key string, body []byte) (status int, replayed bool, w wire, err error) {
-	req, err := http.NewRequest(method, c.base()+path, bytes.NewReader(body))
+func (c *Client) roundTrip(base, method, path, key string, body []byte) (status int, replayed bool, w wire, err error) {
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, false, w, err
 	}

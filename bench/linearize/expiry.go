@@ -27,7 +27,7 @@ func AddExpiries(rec *Recorder, orderTTL time.Duration, client int) {
 	holds := map[string]time.Time{}
 	orders := map[uint64]time.Time{}
 	for _, op := range rec.History() {
-		at, ok := op.Metadata.(Times)
+		at, ok := op.Metadata.(Meta)
 		if !ok {
 			continue
 		}

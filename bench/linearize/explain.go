@@ -144,7 +144,7 @@ func writeFailure(b *strings.Builder, model porcupine.Model, key string, total i
 		placed[op.Input.(Input).Seq] = true
 	}
 	fmt.Fprintf(b, "the longest linearizable prefix places %d operations and ends in state:\n  %s\n",
-		len(longest), describeState(st.(*state)))
+		len(longest), model.DescribeState(st))
 	var rest []porcupine.Operation
 	firstReturn := int64(math.MaxInt64)
 	for _, op := range small {
@@ -159,8 +159,10 @@ func writeFailure(b *strings.Builder, model porcupine.Model, key string, total i
 			continue
 		}
 		in := op.Input.(Input)
-		fmt.Fprintf(b, "  %s\n    answered  %s\n    model     %s\n", describeInput(in),
-			describeOutput(op.Output.(Output)), describeOutput(predict(st.(*state), in)))
+		fmt.Fprintf(b, "  %s\n    answered  %s\n", describeInput(in), describeOutput(op.Output.(Output)))
+		for _, s := range st.([]any) {
+			fmt.Fprintf(b, "    model     %s\n", describeOutput(predict(s.(*state), in)))
+		}
 	}
 }
 

@@ -10,26 +10,36 @@ import (
 // seeded with catalog, partitioned per product (see partition.go).
 //
 // Step accepts an answered request only if its answer is the one API.md
-// gives in the current state. It accepts every unanswered request, with the
-// effect the request has if it reached the server; since an unanswered
-// request never returns, the checker may also place it after everything
-// else, which is how "it never happened" is expressed. A 503 (overloaded,
+// gives in the current state. An unanswered request has two successors: the
+// state unchanged (it never took effect) and the state with the effect the
+// request has if it reached the server. The model is therefore
+// nondeterministic; porcupine checks it over sets of states, which stay
+// single states while no request is unanswered. A 503 (overloaded,
 // shutting_down) changes nothing.
 func NewModel(catalog []Product) porcupine.Model {
-	return porcupine.Model{
+	nm := porcupine.NondeterministicModel{
 		Partition: partition,
-		Init:      func() any { return newState(catalog) },
-		Step: func(st, in, out any) (bool, any) {
-			ok, next := step(st.(*state), in.(Input), out.(Output))
-			return ok, next
+		Init:      func() []any { return []any{newState(catalog)} },
+		Step: func(st, in, out any) []any {
+			s, i, o := st.(*state), in.(Input), out.(Output)
+			if o.Unknown {
+				return []any{s, unanswered(s, i)}
+			}
+			if ok, next := step(s, i, o); ok {
+				return []any{next}
+			}
+			return nil
 		},
 		Equal:             func(a, b any) bool { return stateEqual(a.(*state), b.(*state)) },
 		Hash:              func(st any) uint64 { return stateHash(st.(*state)) },
 		DescribeOperation: func(in, out any) string { return describeOp(in.(Input), out.(Output)) },
 		DescribeState:     func(st any) string { return describeState(st.(*state)) },
 	}
+	return nm.ToModel()
 }
 
+// step is the deterministic part of the model: whether out is the answer
+// to in in state s, and the state after it.
 func step(s *state, in Input, out Output) (bool, *state) {
 	if out.Unknown {
 		return true, unanswered(s, in)

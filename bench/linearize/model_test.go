@@ -218,3 +218,39 @@ func TestReportAndVisualizationWithUnansweredOps(t *testing.T) {
 		t.Fatalf("visualization not written: %v", err)
 	}
 }
+
+// TestModelUnansweredBeforeDeath: a request in flight when its server died
+// took effect before the death or never; it cannot surface afterwards.
+func TestModelUnansweredBeforeDeath(t *testing.T) {
+	const died = 10
+	read := func(call, avail int64) (int64, int64, Input, Output) {
+		return call, call + 1, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, avail, 3-avail, 0)
+	}
+	for _, avail := range []int64{1, 3} {
+		h := (&hist{}).add(0, 0, died, holdIn(1, 2, ""), Unanswered)
+		c, r, in, out := read(20, avail)
+		h.add(1, c, r, in, out)
+		c, r, in, out = read(30, avail)
+		h.add(1, c, r, in, out)
+		wantVerdict(t, h, porcupine.Ok)
+	}
+	h := (&hist{}).add(0, 0, died, holdIn(1, 2, ""), Unanswered)
+	c, r, in, out := read(20, 3)
+	h.add(1, c, r, in, out)
+	c, r, in, out = read(30, 1)
+	h.add(1, c, r, in, out)
+	wantVerdict(t, h, porcupine.Illegal)
+}
+
+func TestRecorderSettlesRequestsToDeadServers(t *testing.T) {
+	rec := NewRecorder()
+	dead, live := Meta{Server: "http://a"}, Meta{Server: "http://b"}
+	rec.add(porcupine.Operation{Input: holdIn(1, 1, ""), Output: Unanswered, Call: 1, Return: Never, Metadata: dead})
+	rec.add(porcupine.Operation{Input: holdIn(1, 1, ""), Output: Unanswered, Call: 2, Return: Never, Metadata: live})
+	rec.ServerDied("http://a")
+	rec.add(porcupine.Operation{Input: holdIn(1, 1, ""), Output: Unanswered, Call: rec.now() + 1, Return: Never, Metadata: dead})
+	h := rec.History()
+	if len(h) != 2 || h[0].Return == Never || h[0].Return < h[0].Call || h[1].Return != Never {
+		t.Fatalf("settled history: %+v", h)
+	}
+}

@@ -90,18 +90,25 @@ func (r realRun) run(t *testing.T) Result {
 		w.Run(context.Background(), client, rec)
 	}()
 	rng := rand.New(rand.NewPCG(r.seed, 99))
+	used := map[string]bool{}
 	for i := 0; i < r.kills; i++ {
 		// Kill once the run is a seeded 20-80% further through its budget.
 		at := r.ops * (i*60 + 20 + rng.IntN(60)) / (100 * r.kills)
-		for len(rec.History()) < at && !isDone(done) {
+		for rec.Len() < at && !isDone(done) {
 			time.Sleep(time.Millisecond)
 		}
 		if isDone(done) {
 			t.Logf("the workload ended before kill %d", i+1)
 		}
 		srv.Kill9()
-		killedAt := len(rec.History())
+		rec.ServerDied(srv.URL())
+		used[srv.URL()] = true
+		killedAt := rec.Len()
 		srv = serverproc.Start(t, bin, dir, flags...)
+		for used[srv.URL()] { // ServerDied needs every server at a new URL
+			srv.Kill9()
+			srv = serverproc.Start(t, bin, dir, flags...)
+		}
 		url.Store(srv.URL())
 		t.Logf("kill -9 #%d after %d operations; restarted at %s", i+1, killedAt, srv.URL())
 	}

@@ -2,7 +2,6 @@ package linearize
 
 import (
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,13 +14,14 @@ const Never = int64(math.MaxInt64)
 
 // Recorder collects a history: each request's client, input, output, and
 // call and return times in nanoseconds since the recorder started, and the
-// answer's Times as Metadata. It is safe for concurrent use.
+// answer's Meta as Metadata. It is safe for concurrent use.
 type Recorder struct {
 	start     time.Time // with the monotonic clock reading
 	startWall time.Time // the wall clock only, to place server timestamps
 	mu        sync.Mutex
 	ops       []porcupine.Operation
 	seq       int
+	deaths    map[string]int64 // server URL → when it was known dead
 }
 
 // NewRecorder starts the history's clock.
@@ -40,7 +40,8 @@ func (r *Recorder) nextSeq() int {
 }
 
 // Do sends in through c on behalf of client and records it, unless it was
-// never sent. An unanswered request is recorded with return time Never.
+// never sent. An unanswered request is recorded with return time Never
+// (see ServerDied), except a read, which changes nothing and is left out.
 func (r *Recorder) Do(c *Client, client int, in Input) (Output, bool) {
 	in.Seq = r.nextSeq()
 	call := r.now()
@@ -50,6 +51,9 @@ func (r *Recorder) Do(c *Client, client int, in Input) (Output, bool) {
 		return out, false
 	}
 	if out.Unknown {
+		if isRead(in.Kind) {
+			return out, true
+		}
 		ret = Never
 	}
 	r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret, Metadata: at})
@@ -62,22 +66,30 @@ func (r *Recorder) DoProducts(c *Client, client int, ids []uint64) bool {
 	call := r.now()
 	outs, sent := c.Products(ids)
 	ret := r.now()
-	if !sent {
-		return false
+	if !sent || outs == nil {
+		return sent
 	}
 	for i, id := range ids {
-		out := Unanswered
-		if outs != nil {
-			out = outs[i]
-		}
-		end := ret
-		if out.Unknown {
-			end = Never
-		}
 		in := Input{Kind: KindGetProduct, ProductID: id, Seq: r.nextSeq()}
-		r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: end})
+		r.add(porcupine.Operation{ClientId: client, Input: in, Call: call, Output: outs[i], Return: ret})
 	}
 	return true
+}
+
+func isRead(k Kind) bool { return k == KindGetHold || k == KindGetOrder || k == KindGetProduct }
+
+// ServerDied tells the recorder that the server at url is gone for good
+// (killed and reaped). An unanswered request sent to it took effect before
+// now or never: History gives it this return time instead of Never, and
+// leaves out one called after now, which never reached a live server.
+func (r *Recorder) ServerDied(url string) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deaths == nil {
+		r.deaths = map[string]int64{}
+	}
+	r.deaths[url] = now
 }
 
 // Record adds an operation made elsewhere (tests build histories by hand).
@@ -94,11 +106,31 @@ func (r *Recorder) add(op porcupine.Operation) {
 	r.mu.Unlock()
 }
 
-// History returns a copy of the operations recorded so far.
+// History returns a copy of the operations recorded so far, unanswered
+// requests to dead servers settled (see ServerDied).
 func (r *Recorder) History() []porcupine.Operation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.ops)
+	h := make([]porcupine.Operation, 0, len(r.ops))
+	for _, op := range r.ops {
+		meta, _ := op.Metadata.(Meta)
+		died, dead := r.deaths[meta.Server]
+		if op.Return == Never && dead {
+			if op.Call > died {
+				continue
+			}
+			op.Return = died
+		}
+		h = append(h, op)
+	}
+	return h
+}
+
+// Len is the number of operations recorded so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ops)
 }
 
 // setHints fills HintOrderID of unanswered order requests: the order id
