@@ -21,6 +21,9 @@ type Options struct {
 	// VisualizePath, or else $LINEARIZE_VIS, is where a failed check
 	// writes porcupine's HTML visualization. Empty: none is written.
 	VisualizePath string
+	// DumpPath, or else $LINEARIZE_DUMP, is where a failed check saves the
+	// history (SaveHistory). Empty: it is not saved.
+	DumpPath string
 	// ExplainBudget bounds the time spent shrinking a failing partition
 	// for the report (default 20s).
 	ExplainBudget time.Duration
@@ -54,6 +57,9 @@ func Check(catalog []Product, history []porcupine.Operation, opt Options) Result
 	if opt.VisualizePath == "" {
 		opt.VisualizePath = os.Getenv(VisualizeEnv)
 	}
+	if opt.DumpPath == "" {
+		opt.DumpPath = os.Getenv(DumpEnv)
+	}
 	start := time.Now()
 	model := NewModel(catalog)
 	keys, _ := split(history)
@@ -65,6 +71,13 @@ func Check(catalog []Product, history []porcupine.Operation, opt Options) Result
 		return res
 	}
 	res.Report = explain(catalog, history, res, opt.ExplainBudget)
+	if opt.DumpPath != "" {
+		if err := SaveHistory(opt.DumpPath, catalog, history); err != nil {
+			res.Report += fmt.Sprintf("\nhistory not saved: %v\n", err)
+		} else {
+			res.Report += fmt.Sprintf("\nhistory saved: %s\n", opt.DumpPath)
+		}
+	}
 	if opt.VisualizePath != "" {
 		if err := porcupine.VisualizePath(model, info, opt.VisualizePath); err != nil {
 			res.Report += fmt.Sprintf("\nvisualization not written: %v\n", err)

@@ -20,17 +20,23 @@ func explain(catalog []Product, history []porcupine.Operation, res Result, budge
 	for _, c := range res.Conflicts {
 		fmt.Fprintf(&b, "id conflict: %s\n", c)
 	}
-	switch res.Verdict {
-	case porcupine.Unknown:
-		b.WriteString("the linearizability search timed out: no verdict (make the history smaller or the timeout longer)\n")
-		return b.String()
-	case porcupine.Ok:
+	if res.Verdict == porcupine.Ok {
 		return b.String()
 	}
 	deadline := time.Now().Add(budget)
 	model := NewModel(catalog)
 	model.Partition = nil
 	keys, parts := split(history)
+	if res.Verdict == porcupine.Unknown {
+		b.WriteString("the linearizability search timed out: no verdict (make the history smaller or the timeout longer); partitions:\n")
+		for _, k := range keys {
+			left := time.Until(deadline) / time.Duration(len(keys))
+			start := time.Now()
+			v := porcupine.CheckOperationsTimeout(model, parts[k], left)
+			fmt.Fprintf(&b, "  %s: %d operations, %s in %v\n", k, len(parts[k]), v, time.Since(start).Round(time.Millisecond))
+		}
+		return b.String()
+	}
 	var failing []string
 	for _, k := range keys {
 		if porcupine.CheckOperationsTimeout(model, parts[k], time.Until(deadline)+time.Second) == porcupine.Illegal {
