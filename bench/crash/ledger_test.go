@@ -216,19 +216,22 @@ func (l *ledger) addWebhookAnswer(orderID int64, webhookStatus string, w webhook
 	}
 }
 
-// addStatusLocked records an acknowledged order status and flags a final
-// status that changed.
+// addStatusLocked records an acknowledged order status and flags two
+// different final statuses. Answers are recorded in the order they arrive,
+// which need not be the order the server made them in, so a pending answer
+// recorded after a final one proves nothing.
 func (l *ledger) addStatusLocked(e *orderEntry, status string, at mark) {
 	switch status {
-	case statusPending, statusPaid, statusCancelled:
+	case statusPending:
+	case statusPaid, statusCancelled:
+		for _, a := range e.acks {
+			if a.status != statusPending && a.status != status {
+				l.problems = append(l.problems, fmt.Sprintf("order %d was acknowledged %s and %s: a final state changed", e.order.OrderID, a.status, status))
+			}
+		}
 	default:
 		l.problems = append(l.problems, fmt.Sprintf("order %d: unknown status %q", e.order.OrderID, status))
 		return
-	}
-	for _, a := range e.acks {
-		if a.status != statusPending && a.status != status {
-			l.problems = append(l.problems, fmt.Sprintf("order %d was acknowledged %s, later %s: a final state changed", e.order.OrderID, a.status, status))
-		}
 	}
 	e.acks = append(e.acks, statusAck{status: status, at: at})
 }
