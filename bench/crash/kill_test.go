@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ const (
 	// startKillAfterMax is the longest wait before killing a server that
 	// is still starting, in half of the cycles.
 	startKillAfterMax = 60 * time.Millisecond
+	// termKillAfterMax is the longest wait between SIGTERM and SIGKILL, in
+	// a third of the cycles.
+	termKillAfterMax = 150 * time.Millisecond
 	// killSnapshotEveryRecords is the server's --snapshot-every.
 	killSnapshotEveryRecords = 500
 )
@@ -33,7 +37,7 @@ const (
 // orders exist with at least their acknowledged status, keyed answers replay
 // byte for byte, nothing changed state without a request that could have
 // changed it, and no product is oversold. Half the cycles also kill a
-// server while it starts. A final SIGTERM must exit 0 and lose nothing
+// server while it starts; a third kill it during its graceful shutdown. A final SIGTERM must exit 0 and lose nothing
 // either.
 func TestKill9UnderLoad(t *testing.T) {
 	bin := serverproc.Build(t)
@@ -59,9 +63,21 @@ func TestKill9UnderLoad(t *testing.T) {
 		ld := &load{c: c, l: l, products: catalog, tag: fmt.Sprintf("k%d", cycle)}
 		loadSeed := rng.Int63()
 		killAfter := killAfterMin + time.Duration(rng.Int63n(int64(killAfterMax-killAfterMin)))
-		loadAndKill(s, ld, killWorkers, killAfter, loadSeed)
+		how := "kill -9"
+		stop := s.Kill9
+		if rng.Intn(3) == 0 {
+			// A crash during a graceful shutdown: draining, final snapshot, closing the log.
+			termToKill := time.Duration(rng.Int63n(int64(termKillAfterMax)))
+			how = fmt.Sprintf("SIGTERM, then kill -9 %v later,", termToKill)
+			stop = func() {
+				s.Signal(syscall.SIGTERM)
+				time.Sleep(termToKill)
+				s.Kill9()
+			}
+		}
+		loadAndStop(s, ld, killWorkers, killAfter, loadSeed, stop)
 		c.close()
-		t.Logf("kill -9 #%d after %v of load; ledger: %s", cycle+1, killAfter, l.summary())
+		t.Logf("%s #%d after %v of load; ledger: %s", how, cycle+1, killAfter, l.summary())
 		if t.Failed() {
 			return
 		}
@@ -84,14 +100,19 @@ func TestKill9UnderLoad(t *testing.T) {
 // loadAndKill runs ld with workers clients, kills s with SIGKILL after
 // killAfter while they are busy, and returns once every client stopped.
 func loadAndKill(s *serverproc.Server, ld *load, workers int, killAfter time.Duration, rngSeed int64) {
+	loadAndStop(s, ld, workers, killAfter, rngSeed, s.Kill9)
+}
+
+// loadAndStop is loadAndKill with the way to stop the server given.
+func loadAndStop(s *serverproc.Server, ld *load, workers int, stopAfter time.Duration, rngSeed int64, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		ld.run(ctx, workers, rngSeed)
 		close(done)
 	}()
-	time.Sleep(killAfter)
-	s.Kill9()
+	time.Sleep(stopAfter)
+	stop()
 	cancel()
 	<-done
 }

@@ -175,6 +175,18 @@ func (s *Server) Term() int {
 	return code
 }
 
+// Signal sends sig to the process without waiting for anything, for
+// sequences such as SIGTERM followed by Kill9 during the shutdown. It does
+// nothing if the process has already exited.
+func (s *Server) Signal(sig syscall.Signal) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(sig)
+}
+
 // reap waits for the process and records its exit code.
 func (s *Server) reap() {
 	err := s.cmd.Wait()

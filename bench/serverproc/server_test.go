@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -14,8 +15,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestLifecycle: Start answers on URL, Term exits 0, a restart on the same
-// data directory works after Kill9, and Launch + WaitExit report a refusal
+// TestLifecycle: Start answers on URL, Term and Signal(SIGTERM) exit 0, a
+// restart on the same data directory works after Kill9, and Launch + WaitExit report a refusal
 // to start with its exit code and output.
 func TestLifecycle(t *testing.T) {
 	bin := Build(t)
@@ -36,6 +37,13 @@ func TestLifecycle(t *testing.T) {
 	if code := s.Term(); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d\n%s", code, s.Output())
 	}
+
+	g := Start(t, bin, dir)
+	g.Signal(syscall.SIGTERM)
+	if code, err := g.WaitExit(StartTimeout); err != nil || code != 0 {
+		t.Fatalf("after Signal(SIGTERM): code %d, %v\n%s", code, err, g.Output())
+	}
+	g.Signal(syscall.SIGTERM) // a signal to an exited process is a no-op
 
 	k := Start(t, bin, dir)
 	k.Kill9()
