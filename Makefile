@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run test bench lint fuzz
+.PHONY: build run test bench bench-go bench-http bench-restart verify lint fuzz
 
 build:
 	@mkdir -p bin
@@ -21,8 +21,28 @@ run: build
 test:
 	$(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# The performance tables of the README: Go benchmarks (-benchmem, the
+# restart benchmark left out: it builds 16 M records of history first), then
+# flashbench's suite — ceiling, browse, hot and checkout in interleaved
+# rounds against a server it starts — as a table of medians.
+bench: bench-go bench-http
+
+bench-go:
+	$(GO) test -run='^$$' -bench=. -skip=Restart -benchmem ./...
+
+bench-http: build
+	./bin/flashbench --start-server ./bin/flashsale --server-args "--log-level=warn" --suite --rounds $(ROUNDS) --duration 10s --conns 64
+
+ROUNDS ?= 5
+
+# Restart time after 1, 5 and 10 million logged records, with and without a
+# snapshot (several minutes: most of it builds the histories).
+bench-restart:
+	$(GO) test -run='^$$' -bench=Restart -benchtime=3x -timeout=60m ./cmd/flashsale/
+
+# Longer linearizability runs than `make test` does.
+verify:
+	LINEARIZE_LONG=1 $(GO) test -count=1 -timeout=30m -run=Linearizable ./bench/linearize/
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l lists unformatted files:"; echo "$$out"; exit 1; fi
