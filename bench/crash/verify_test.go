@@ -15,6 +15,11 @@ const (
 	expiredEarlySlack      = 10 * time.Millisecond
 )
 
+// transportErrorsMax is how many unanswered requests verify tolerates
+// before it gives up on a server that stopped answering, rather than wait
+// out one timeout per remaining check.
+const transportErrorsMax = 3
+
 // survival says which acknowledged answers must still be there: those whose
 // mark it accepts. After kill -9 alone that is all of them.
 type survival func(mark) bool
@@ -37,6 +42,8 @@ type verifier struct {
 	l        *ledger
 	seed     []seedProduct
 	survives survival
+
+	transportErrors int // requests that got no answer; at transportErrorsMax the check gives up
 
 	lostHolds map[string]bool // acknowledged holds the server no longer knows (allowed only after damage)
 	reserved  map[int64]int64 // units the ledger knows to be reserved, by product
@@ -124,11 +131,22 @@ func (v *verifier) checkStock(when, what string, products map[int64]productJSON)
 	}
 }
 
+// noAnswer reports a request that got no answer.
+func (v *verifier) noAnswer(when, what string, err error) {
+	v.transportErrors++
+	v.t.Errorf("%s: %s: no answer: %v", when, what, err)
+	if v.transportErrors == transportErrorsMax {
+		v.t.Errorf("%s: the server stopped answering; the rest of the check is skipped", when)
+	}
+}
+
+func (v *verifier) gaveUp() bool { return v.transportErrors >= transportErrorsMax }
+
 // get fetches path into out; it returns the status, 0 after a failure it reported.
 func (v *verifier) get(when, path string, out any) int {
 	r, err := v.c.do("GET", path, "", "")
 	if err != nil {
-		v.t.Errorf("%s: GET %s: %v", when, path, err)
+		v.noAnswer(when, "GET "+path, err)
 		return 0
 	}
 	if r.status == 200 {
@@ -148,6 +166,9 @@ func (v *verifier) get(when, path string, out any) int {
 func (v *verifier) checkHolds(when string) {
 	now := time.Now()
 	for _, token := range v.l.holdList {
+		if v.gaveUp() {
+			return
+		}
 		h := v.l.holds[token]
 		var got holdJSON
 		switch v.get(when, "/api/holds/"+token, &got) {
@@ -194,6 +215,9 @@ func (v *verifier) checkHolds(when string) {
 // acknowledged status, and final only through a webhook sent for it.
 func (v *verifier) checkOrders(when string) {
 	for _, id := range v.l.orderList {
+		if v.gaveUp() {
+			return
+		}
 		e := v.l.orders[id]
 		var got orderJSON
 		switch v.get(when, fmt.Sprintf("/api/orders/%d", id), &got) {
@@ -247,12 +271,15 @@ func (v *verifier) checkOrders(when string) {
 // resending would apply them afresh.
 func (v *verifier) checkReplays(when string) {
 	for _, k := range v.l.keyed {
+		if v.gaveUp() {
+			return
+		}
 		if !v.survives(k.at) {
 			continue
 		}
 		r, err := v.c.do("POST", k.path, k.body, k.key)
 		if err != nil {
-			v.t.Errorf("%s: replay of POST %s %s (key %q): %v", when, k.path, k.body, k.key, err)
+			v.noAnswer(when, fmt.Sprintf("replay of POST %s %s (key %q)", k.path, k.body, k.key), err)
 			continue
 		}
 		if r.status != k.first.status || !bytes.Equal(r.body, k.first.body) || !r.replayed {
