@@ -61,6 +61,7 @@ func Check(catalog []Product, history []porcupine.Operation, opt Options) Result
 		opt.DumpPath = os.Getenv(DumpEnv)
 	}
 	start := time.Now()
+	history = MarkSingleUseKeys(history)
 	model := NewModel(catalog)
 	keys, _ := split(history)
 	res := Result{Ops: len(history), Partitions: len(keys), Conflicts: Consistency(history)}
@@ -93,4 +94,28 @@ func Check(catalog []Product, history []porcupine.Operation, opt Options) Result
 func (r Result) String() string {
 	return fmt.Sprintf("%s: %d operations in %d partitions checked in %v, %d id conflicts",
 		r.Verdict, r.Ops, r.Partitions, r.Elapsed.Round(time.Millisecond), len(r.Conflicts))
+}
+
+// MarkSingleUseKeys returns history with KeyOnce set on every request
+// whose idempotency key no other request of the history carries (hold and
+// webhook keys are separate namespaces).
+func MarkSingleUseKeys(history []porcupine.Operation) []porcupine.Operation {
+	type nsKey struct {
+		webhook bool
+		key     string
+	}
+	uses := map[nsKey]int{}
+	for _, op := range history {
+		if in := op.Input.(Input); in.Key != "" {
+			uses[nsKey{in.Kind == KindWebhook, in.Key}]++
+		}
+	}
+	out := make([]porcupine.Operation, len(history))
+	for i, op := range history {
+		in := op.Input.(Input)
+		in.KeyOnce = in.Key != "" && uses[nsKey{in.Kind == KindWebhook, in.Key}] == 1
+		op.Input = in
+		out[i] = op
+	}
+	return out
 }

@@ -19,19 +19,25 @@ import (
 func NewModel(catalog []Product) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Partition: partition,
-		Init:      func() []any { return []any{newState(catalog)} },
+		Init:      func() []any { return []any{newState(catalog).sealed()} },
 		Step: func(st, in, out any) []any {
 			s, i, o := st.(*state), in.(Input), out.(Output)
 			if o.Unknown {
-				return []any{s, unanswered(s, i)}
+				if next := unanswered(s, i); next != s {
+					return []any{s, next.sealed()}
+				}
+				return []any{s}
 			}
 			if ok, next := step(s, i, o); ok {
+				if next != s {
+					next.sealed()
+				}
 				return []any{next}
 			}
 			return nil
 		},
 		Equal:             func(a, b any) bool { return stateEqual(a.(*state), b.(*state)) },
-		Hash:              func(st any) uint64 { return stateHash(st.(*state)) },
+		Hash:              func(st any) uint64 { return st.(*state).hash },
 		DescribeOperation: func(in, out any) string { return describeOp(in.(Input), out.(Output)) },
 		DescribeState:     func(st any) string { return describeState(st.(*state)) },
 	}
@@ -83,7 +89,13 @@ func unanswered(s *state, in Input) *state {
 		if _, seen := s.holdKeys[in.Key]; seen && in.Key != "" {
 			return s
 		}
-		_, next := freshHold(s, in, placeholderPrefix+strconv.Itoa(in.Seq))
+		// Without a key that comes back, nothing can name the hold: only
+		// its units count.
+		token := ""
+		if in.Key != "" && !in.KeyOnce {
+			token = placeholderPrefix + strconv.Itoa(in.Seq)
+		}
+		_, next := freshHold(s, in, token)
 		return next
 	case KindOrder:
 		h, ok := s.holds[in.Token]
@@ -155,8 +167,9 @@ func freshToken(s *state, token string) bool {
 }
 
 // freshHold runs a hold that is neither refused nor a replay: it reserves
-// the units under token if they are available, else answers 409 with the
-// units available now. Under a key, the answer is remembered.
+// the units under token (only counted, for token "") if they are
+// available, else answers 409 with the units available now. Under a key
+// used again later, the answer is remembered.
 func freshHold(s *state, in Input, token string) (Output, *state) {
 	p := s.products[in.ProductID]
 	var want Output
@@ -165,14 +178,17 @@ func freshHold(s *state, in Input, token string) (Output, *state) {
 		want = Output{HTTP: 201, Token: token, ProductID: in.ProductID, Qty: in.Qty}
 		p.available -= in.Qty
 		p.reserved += in.Qty
-		next.withProducts().withHolds()
+		next.withProducts()
 		next.products[in.ProductID] = p
-		next.holds[token] = hold{productID: in.ProductID, qty: in.Qty}
+		if token != "" {
+			next.withHolds()
+			next.holds[token] = hold{productID: in.ProductID, qty: in.Qty}
+		}
 	} else {
 		want = errorOut(409, "insufficient_stock")
 		want.Available = p.available
 	}
-	if in.Key != "" {
+	if in.Key != "" && !in.KeyOnce {
 		next.withHoldKeys()
 		next.holdKeys[in.Key] = holdKey{productID: in.ProductID, qty: in.Qty, answer: want}
 	}
@@ -286,7 +302,7 @@ func stepWebhook(s *state, in Input, out Output) (bool, *state) {
 // existing order, or queued for one that does not exist yet (only the
 // first queued event for an id will matter). The answer is remembered.
 func deliver(s *state, in Input) (Output, *state) {
-	next := s.copy().withHookKeys()
+	next := s.copy()
 	var want Output
 	ev := event{success: in.Success, reason: in.Reason}
 	if _, exists := s.orders[in.OrderID]; exists {
@@ -300,7 +316,10 @@ func deliver(s *state, in Input) (Output, *state) {
 			next.queued[in.OrderID] = ev
 		}
 	}
-	next.hookKeys[in.Key] = hookKey{orderID: in.OrderID, success: in.Success, reason: in.Reason, answer: want}
+	if !in.KeyOnce {
+		next.withHookKeys()
+		next.hookKeys[in.Key] = hookKey{orderID: in.OrderID, success: in.Success, reason: in.Reason, answer: want}
+	}
 	return want, next
 }
 

@@ -54,6 +54,11 @@ type Input struct {
 	ProductID uint64 // hold, get product
 	Qty       int64  // hold
 	Key       string // Idempotency-Key of a hold (optional) or webhook
+	// KeyOnce: no other request of the history carries Key (see
+	// MarkSingleUseKeys), so the model need not remember it. Keys no one
+	// asks about again only multiply the states the checker must tell
+	// apart.
+	KeyOnce bool
 	Token     string // get hold, order, expire hold
 	OrderID   uint64 // get order, webhook, expire order
 	Success   bool   // webhook: "success" or "failure"

@@ -118,6 +118,11 @@ func (r realRun) run(t *testing.T) Result {
 	}
 	AddExpiries(rec, r.orderTTL, r.clients+1)
 	history := rec.History()
+	if dir := os.Getenv("LINEARIZE_SAVE_DIR"); dir != "" { // keep every history, e.g. to time the checker
+		if err := SaveHistory(filepath.Join(dir, fmt.Sprintf("seed-%d.json", r.seed)), catalog, history); err != nil {
+			t.Error(err)
+		}
+	}
 	res := Check(catalog, history, Options{Timeout: 2 * time.Minute})
 	t.Logf("seed %d: %s (%d unanswered)\n%s", r.seed, res, countUnanswered(history), Summary(history))
 	if !res.OK() {

@@ -8,6 +8,7 @@ import (
 
 // TestRecheckSavedHistory checks again a history a failed run saved (see
 // DumpEnv): LINEARIZE_RECHECK=path go test -run RecheckSaved ./bench/linearize
+// ($LINEARIZE_RECHECK_TIMEOUT bounds the search, 10m by default).
 func TestRecheckSavedHistory(t *testing.T) {
 	path := os.Getenv("LINEARIZE_RECHECK")
 	if path == "" {
@@ -17,7 +18,11 @@ func TestRecheckSavedHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := Check(catalog, history, Options{Timeout: 10 * time.Minute, DumpPath: os.DevNull})
+	timeout := 10 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("LINEARIZE_RECHECK_TIMEOUT")); err == nil {
+		timeout = d
+	}
+	res := Check(catalog, history, Options{Timeout: timeout, DumpPath: os.DevNull, ExplainBudget: time.Second})
 	t.Logf("%s\n%s", res, Summary(history))
 	if !res.OK() {
 		t.Errorf("%s", res.Report)
