@@ -59,10 +59,10 @@ type Input struct {
 	// asks about again only multiply the states the checker must tell
 	// apart.
 	KeyOnce bool
-	Token     string // get hold, order, expire hold
-	OrderID   uint64 // get order, webhook, expire order
-	Success   bool   // webhook: "success" or "failure"
-	Reason    string // webhook failure_reason
+	Token   string // get hold, order, expire hold
+	OrderID uint64 // get order, webhook, expire order
+	Success bool   // webhook: "success" or "failure"
+	Reason  string // webhook failure_reason
 
 	// HintOrderID is set on an unanswered POST /api/orders: the order id
 	// the hold has in a read after the run (0: the hold was never ordered).
