@@ -4,22 +4,44 @@
 // must be linearizable against a sequential model of API.md, checked with
 // github.com/anishathalye/porcupine.
 //
-// The package speaks HTTP only and never imports the engine: the model in
-// model.go is an independent reading of the contract.
+// The package speaks HTTP only and never imports the engine: the model is
+// an independent reading of the contract.
 //
-// What the model covers: products (available, reserved, sold, total), holds
-// (active or ordered), orders (pending, paid, cancelled) with server-chosen
-// ids, payment webhooks with idempotency keys (replays, reused keys) and
-// webhooks that overtake their order's creation (202 queued, applied when
-// the order is created), and hold idempotency keys including replayed 409s.
-// Expiry is not modelled: runs use a long --hold-ttl and --order-ttl 0, so
-// no hold or order expires while a history is recorded.
+//   - model.go, state.go: the sequential specification. Products
+//     (available, reserved, sold, total), holds (active, ordered, expired),
+//     orders (pending, paid, cancelled) whose ids the server picks (any
+//     fresh id is accepted), hold and webhook idempotency keys (replays,
+//     replayed 409s, reused keys), webhooks that overtake their order's
+//     creation (202 queued, the first queued one decides the new order's
+//     status), hold expiry and order payment timeouts.
+//   - partition.go: per-product partitions (see partition for why that is
+//     sound), and Consistency, the cross-product checks of ids.
+//   - client.go, recorder.go, workload.go, sweep.go, expiry.go: the
+//     history recorder. Seeded random clients over HTTP; a sweep of reads
+//     after the run; expiries added as operations whose window is API.md's
+//     100 ms slack.
+//   - check.go, explain.go, describe.go, dump.go: Check, and for a
+//     violation a readable report of a shrunk failing history, porcupine's
+//     HTML visualization ($LINEARIZE_VIS) and the history as JSON
+//     ($LINEARIZE_DUMP) for TestRecheckSavedHistory.
+//
+// Requests that got no answer are kept with an unknown outcome: they took
+// effect or not, at some instant after their call and before the death of
+// the server they went to (Recorder.ServerDied), so a check spans kill -9
+// and restart. Requests refused before they reached the server (connection
+// refused) are left out, and so are unanswered reads.
 //
 // Assumptions the workload keeps so the history partitions per product:
-// a hold idempotency key is only ever sent with one product_id, and a
-// webhook key only with one order_id (a reused key differs in qty, or in
-// status/failure_reason). Requests refused before they reach the server
-// (connection refused) are left out; requests that got no answer are kept
-// with an unknown outcome and may have happened at any point after their
-// call, or not at all.
+// a hold idempotency key is only ever sent with one product_id, a webhook
+// key only with one order_id (a reused key differs in qty, or in status or
+// failure_reason), and a key is never used on both endpoints. Expiry is
+// modelled for holds and orders whose timestamps an answer showed; a hold
+// whose creation got no answer and whose key never came back never expires
+// in the model, so runs with kills use a long --hold-ttl and --order-ttl 0.
+//
+// Tests: go test ./bench/linearize runs the model's unit tests, the fake
+// server with and without injected faults, and seeded runs of a few hundred
+// requests against cmd/flashsale (plain, across kill -9, with expiry).
+// LINEARIZE_LONG=1 adds runs of 2,000 requests by 16 clients, with and
+// without three kills; LINEARIZE_SEED=n repeats one seed.
 package linearize
