@@ -3,6 +3,7 @@ package engine
 import (
 	crand "crypto/rand"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -16,10 +17,11 @@ type actor struct {
 	priceCents int64
 	maxPerHold int64
 
-	inbox  chan *command
-	quit   chan struct{}
-	exited chan struct{} // closed when run returns: nothing reads inbox after it
-	wakeCh chan struct{} // capacity 1: nudges an idle actor to look at pauseReq
+	inbox   chan *command
+	quit    chan struct{}
+	closed  atomic.Bool   // set when the actor stops reading inbox
+	senders atomic.Int64  // calls between their closed check and their send
+	wakeCh  chan struct{} // capacity 1: nudges an idle actor to look at pauseReq
 
 	pauseReq atomic.Pointer[pauseRequest] // set by Engine.Pause
 	free     chan *batch                  // batches not in flight; the actor waits here when all are
@@ -51,7 +53,6 @@ func newActor(e *Engine, r *record) *actor {
 		maxPerHold: r.maxPerHold,
 		inbox:      make(chan *command, e.cfg.InboxCap),
 		quit:       make(chan struct{}),
-		exited:     make(chan struct{}),
 		wakeCh:     make(chan struct{}, 1),
 		free:       make(chan *batch, batchesInFlightMax),
 		counts:     counts{total: r.qty, available: r.qty},
@@ -77,31 +78,30 @@ func (a *actor) view() Product {
 
 // call hands c to the actor and waits for its answer. A full inbox is
 // answered at once with CodeOverloaded rather than queueing without bound; a
-// command that reaches the inbox after the actor stopped reading it is
-// answered CodeShuttingDown instead of waiting forever.
+// stopped actor's with CodeShuttingDown. senders brackets the send, so that
+// the actor's last drain (see drainOnQuit) sees every command that got in.
 func (a *actor) call(c *command) {
-	select {
-	case a.inbox <- c:
-	default:
-		c.code = CodeOverloaded
+	a.senders.Add(1)
+	if a.closed.Load() {
+		a.senders.Add(-1)
+		c.code = CodeShuttingDown
 		return
 	}
 	select {
-	case <-c.done:
-	case <-a.exited:
-		select {
-		case <-c.done: // answered while the actor was draining
-		default:
-			c.code = CodeShuttingDown
-		}
+	case a.inbox <- c:
+		a.senders.Add(-1)
+	default:
+		a.senders.Add(-1)
+		c.code = CodeOverloaded
+		return
 	}
+	<-c.done
 }
 
 // run is the actor's loop: take what is waiting, apply it, hand the records to
 // the journal as one batch, and go on without waiting for the fsync.
 func (a *actor) run() {
 	defer a.e.actorsWG.Done()
-	defer close(a.exited)
 	timer := a.e.clock.NewTimer(idleWait)
 	defer timer.Stop()
 	timerAtNanos := int64(-1) // the deadline the timer is set for; -1: idle
@@ -159,9 +159,14 @@ func (a *actor) armTimer(timer Timer, armedNanos int64) int64 {
 	return next
 }
 
-// drainOnQuit refuses what is still queued and waits until every batch in
-// flight is acknowledged, so that Stop returns with all answers sent.
+// drainOnQuit refuses what is still queued, including what callers that
+// got past the closed check are about to send, and waits until every batch
+// in flight is acknowledged, so that Stop returns with all answers sent.
 func (a *actor) drainOnQuit() {
+	a.closed.Store(true)
+	for a.senders.Load() != 0 {
+		runtime.Gosched()
+	}
 	for {
 		select {
 		case c := <-a.inbox:
