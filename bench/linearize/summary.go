@@ -20,7 +20,9 @@ func Summary(history []porcupine.Operation) string {
 			counts[k] = map[string]int{}
 		}
 		a := "none"
-		if !out.Unknown {
+		if out == (Output{}) {
+			a = "done"
+		} else if !out.Unknown {
 			a = fmt.Sprint(out.HTTP)
 			if out.Replayed {
 				a += "r"
