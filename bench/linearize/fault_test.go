@@ -7,21 +7,48 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 // fakeRun records a workload against a fake server and checks it.
 func fakeRun(t *testing.T, f fault, seed uint64, vis string) Result {
 	t.Helper()
+	return Check(realCatalog, fakeHistory(t, f, seed, 300), Options{VisualizePath: vis})
+}
+
+func fakeHistory(t *testing.T, f fault, seed uint64, ops int) []porcupine.Operation {
+	t.Helper()
 	srv := startFake(t, realCatalog, f)
 	client := NewClient(func() string { return srv.url }, 10*time.Second)
 	defer client.CloseIdle()
 	rec := NewRecorder()
-	Workload{Catalog: realCatalog, Clients: 8, Ops: 300, Duration: 5 * time.Second, Seed: seed,
+	Workload{Catalog: realCatalog, Clients: 8, Ops: ops, Duration: 5 * time.Second, Seed: seed,
 		KeyPrefix: fmt.Sprintf("f%d-", seed)}.Run(context.Background(), client, rec)
 	if err := Sweep(client, rec, realCatalog, 8, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return Check(realCatalog, rec.History(), Options{VisualizePath: vis})
+	return rec.History()
+}
+
+// TestPartitionsAgreeWithWholeHistory: checking product by product gives
+// the verdict of checking the whole history at once, on small histories of
+// the correct and of faulty fake servers.
+func TestPartitionsAgreeWithWholeHistory(t *testing.T) {
+	byProduct, whole := NewModel(realCatalog), NewModel(realCatalog)
+	whole.Partition = nil
+	for _, f := range []fault{faultNone, faultOverGrant, faultLoseAcked, faultDoubleApply} {
+		for seed := uint64(1); seed <= 1; seed++ {
+			h := fakeHistory(t, f, seed, 160)
+			h = MarkSingleUseKeys(h)
+			parts := porcupine.CheckOperationsTimeout(byProduct, h, time.Minute)
+			all := porcupine.CheckOperationsTimeout(whole, h, time.Minute)
+			t.Logf("%s seed %d: %d operations: by product %s, whole %s", f, seed, len(h), parts, all)
+			if parts != all {
+				t.Errorf("%s seed %d: by product %s, whole history %s", f, seed, parts, all)
+			}
+		}
+	}
 }
 
 // TestFakeServerWithoutFaultPasses: a correct implementation that shares
