@@ -23,7 +23,7 @@ const (
 	faultOverGrant         // a hold is granted with one unit fewer available than it needs
 	faultDoubleApply       // a replayed webhook applies its payment again
 	faultStaleRead         // product reads serve a snapshot up to 30 ms old
-	faultLoseAcked         // at its 150th request, a "restart" forgets the last 3 holds it granted
+	faultLoseAcked         // at its 80th request, a "restart" forgets the last 3 holds it granted
 )
 
 func (f fault) String() string {
@@ -97,7 +97,7 @@ func startFake(t *testing.T, catalog []Product, f fault) *fakeServer {
 func (s *fakeServer) handle(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.requests++; s.requests == 150 && s.fault == faultLoseAcked {
+	if s.requests++; s.requests == 80 && s.fault == faultLoseAcked {
 		s.forgetRecentHolds(3)
 	}
 	path, method := string(ctx.Path()), string(ctx.Method())

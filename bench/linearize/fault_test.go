@@ -39,7 +39,7 @@ func TestPartitionsAgreeWithWholeHistory(t *testing.T) {
 	whole.Partition = nil
 	for _, f := range []fault{faultNone, faultOverGrant, faultLoseAcked, faultDoubleApply} {
 		for seed := uint64(1); seed <= 1; seed++ {
-			h := fakeHistory(t, f, seed, 160)
+			h := fakeHistory(t, f, seed, 110)
 			h = MarkSingleUseKeys(h)
 			parts := porcupine.CheckOperationsTimeout(byProduct, h, time.Minute)
 			all := porcupine.CheckOperationsTimeout(whole, h, time.Minute)
