@@ -77,9 +77,9 @@ func step(s *state, in Input, out Output) (bool, *state) {
 func errorOut(status int, code string) Output { return Output{HTTP: status, Error: code} }
 
 // unanswered applies the effect in has if it reached the server. For a hold
-// the server's token is unknown: the hold gets a placeholder name, which a
-// later replay of its idempotency key may reveal. For an order the id is
-// the hint found after the run.
+// the server's token is unknown: under a key that comes back the hold gets
+// a placeholder name, which the replay reveals; otherwise only its units
+// count. For an order the id is the hint found after the run.
 func unanswered(s *state, in Input) *state {
 	switch in.Kind {
 	case KindHold:
