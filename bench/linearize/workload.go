@@ -70,17 +70,24 @@ type knowledge struct {
 }
 
 type client struct {
-	w   Workload
-	id  int
-	rng *rand.Rand
-	k   *knowledge
-	c   *Client
-	rec *Recorder
+	w     Workload
+	id    int
+	rng   *rand.Rand
+	k     *knowledge
+	c     *Client
+	rec   *Recorder
+	retry *Input // a request to send again, as a careful client would
 }
 
 // step sends one random request and learns from its answer. It reports
-// false when the request was never sent.
+// false when the request was never sent. A request that was never sent,
+// and an order or keyed request that got no answer (the server may have
+// died), is sent again next, so that replays across a restart are tested.
 func (cl *client) step() bool {
+	if in := cl.retry; in != nil {
+		cl.retry = nil
+		return cl.send(*in)
+	}
 	r := cl.rng.IntN(100)
 	if r < 6 {
 		ids := make([]uint64, len(cl.w.Catalog))
@@ -104,8 +111,17 @@ func (cl *client) step() bool {
 	default:
 		in = Input{Kind: KindGetOrder, OrderID: cl.orderID()}
 	}
+	return cl.send(in)
+}
+
+func (cl *client) send(in Input) bool {
 	out, sent := cl.rec.Do(cl.c, cl.id, in)
-	if sent {
+	switch {
+	case !sent:
+		cl.retry = &in
+	case out.Unknown && (in.Kind == KindOrder || in.Key != ""):
+		cl.retry = &in
+	default:
 		cl.learn(in, out)
 	}
 	return sent
