@@ -20,18 +20,26 @@ const clockSlack = 5 * time.Millisecond
 // ExpirySlack; and, when orderTTL > 0, for every order whose created_at an
 // answer showed, an expiry of its payment window from created_at+orderTTL
 // to ExpirySlack later (API.md states no slack for orders; the model
-// grants them the holds' one). Expiries are recorded as operations of
-// client id client. Timestamps are the server's wall clock, which
-// shares the machine's clock with the recorder.
-func AddExpiries(rec *Recorder, orderTTL time.Duration, client int) {
+// grants them the holds' one). A hold whose creation got no answer but
+// whose server died may exist under its placeholder name: it expires
+// holdTTL after some instant between the request's call and the death.
+// Expiries are recorded as operations of client id client. Timestamps are
+// the server's wall clock, which shares the machine's clock with the
+// recorder.
+func AddExpiries(rec *Recorder, holdTTL, orderTTL time.Duration, client int) {
 	holds := map[string]time.Time{}
 	orders := map[uint64]time.Time{}
 	for _, op := range rec.History() {
+		in, out := op.Input.(Input), op.Output.(Output)
+		if in.Kind == KindHold && out.Unknown && op.Return != Never {
+			ttl, slack := int64(holdTTL), int64(ExpirySlack+clockSlack)
+			rec.Record(porcupine.Operation{ClientId: client, Input: Input{Kind: KindExpireHold, Token: placeholderName(in.Seq)},
+				Call: op.Call + ttl - int64(clockSlack), Return: op.Return + ttl + slack, Output: Output{}})
+		}
 		at, ok := op.Metadata.(Meta)
 		if !ok {
 			continue
 		}
-		out := op.Output.(Output)
 		if !at.ExpiresAt.IsZero() && out.Token != "" {
 			holds[out.Token] = at.ExpiresAt
 		}

@@ -1,8 +1,6 @@
 package linearize
 
 import (
-	"strconv"
-
 	"github.com/anishathalye/porcupine"
 )
 
@@ -77,9 +75,9 @@ func step(s *state, in Input, out Output) (bool, *state) {
 func errorOut(status int, code string) Output { return Output{HTTP: status, Error: code} }
 
 // unanswered applies the effect in has if it reached the server. For a hold
-// the server's token is unknown: under a key that comes back the hold gets
-// a placeholder name, which the replay reveals; otherwise only its units
-// count. For an order the id is the hint found after the run.
+// the server's token is unknown: the hold gets a placeholder name, which a
+// replay under its key may reveal, and which its expiry names (see
+// AddExpiries). For an order the id is the hint found after the run.
 func unanswered(s *state, in Input) *state {
 	switch in.Kind {
 	case KindHold:
@@ -89,13 +87,7 @@ func unanswered(s *state, in Input) *state {
 		if _, seen := s.holdKeys[in.Key]; seen && in.Key != "" {
 			return s
 		}
-		// Without a key that comes back, nothing can name the hold: only
-		// its units count.
-		token := ""
-		if in.Key != "" && !in.KeyOnce {
-			token = placeholderPrefix + strconv.Itoa(in.Seq)
-		}
-		_, next := freshHold(s, in, token)
+		_, next := freshHold(s, in, placeholderName(in.Seq))
 		return next
 	case KindOrder:
 		h, ok := s.holds[in.Token]
@@ -167,9 +159,9 @@ func freshToken(s *state, token string) bool {
 }
 
 // freshHold runs a hold that is neither refused nor a replay: it reserves
-// the units under token (only counted, for token "") if they are
-// available, else answers 409 with the units available now. Under a key
-// used again later, the answer is remembered.
+// the units under token if they are available, else answers 409 with the
+// units available now. Under a key used again later, the answer is
+// remembered.
 func freshHold(s *state, in Input, token string) (Output, *state) {
 	p := s.products[in.ProductID]
 	var want Output
@@ -178,12 +170,9 @@ func freshHold(s *state, in Input, token string) (Output, *state) {
 		want = Output{HTTP: 201, Token: token, ProductID: in.ProductID, Qty: in.Qty}
 		p.available -= in.Qty
 		p.reserved += in.Qty
-		next.withProducts()
+		next.withProducts().withHolds()
 		next.products[in.ProductID] = p
-		if token != "" {
-			next.withHolds()
-			next.holds[token] = hold{productID: in.ProductID, qty: in.Qty}
-		}
+		next.holds[token] = hold{productID: in.ProductID, qty: in.Qty}
 	} else {
 		want = errorOut(409, "insufficient_stock")
 		want.Available = p.available

@@ -254,3 +254,16 @@ func TestRecorderSettlesRequestsToDeadServers(t *testing.T) {
 		t.Fatalf("settled history: %+v", h)
 	}
 }
+
+// TestModelUnansweredHoldExpires: a hold that may have been created by a
+// request that got no answer expires like any other, under its
+// placeholder name.
+func TestModelUnansweredHoldExpires(t *testing.T) {
+	build := func(avail int64) *hist {
+		h := (&hist{}).add(0, 0, 10, holdIn(1, 2, ""), Unanswered)
+		h.add(9, 100, 210, Input{Kind: KindExpireHold, Token: placeholderName(h.ops[0].Input.(Input).Seq)}, Output{})
+		return h.add(1, 300, 301, Input{Kind: KindGetProduct, ProductID: 1}, productOut(1, 3, avail, 3-avail, 0))
+	}
+	wantVerdict(t, build(3), porcupine.Ok)
+	wantVerdict(t, build(1), porcupine.Illegal)
+}

@@ -1,6 +1,9 @@
 package linearize
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Kind names one request of the API.
 type Kind uint8
@@ -103,3 +106,7 @@ var Unanswered = Output{Unknown: true}
 const placeholderPrefix = "?"
 
 func isPlaceholder(token string) bool { return strings.HasPrefix(token, placeholderPrefix) }
+
+// placeholderName names the hold that the unanswered request seq may have
+// created.
+func placeholderName(seq int) string { return placeholderPrefix + strconv.Itoa(seq) }

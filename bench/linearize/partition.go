@@ -33,6 +33,9 @@ func learnRoutes(history []porcupine.Operation) routes {
 	}
 	for _, op := range history {
 		in := op.Input.(Input)
+		if in.Kind == KindHold && op.Output.(Output).Unknown {
+			r.tokenProduct[placeholderName(in.Seq)] = in.ProductID
+		}
 		if p, ok := r.tokenProduct[in.Token]; ok && in.Kind == KindOrder && in.HintOrderID != 0 {
 			r.order(in.HintOrderID, p, in.Token)
 		}

@@ -90,7 +90,7 @@ func (r realRun) run(t *testing.T) Result {
 	if err := Sweep(client, rec, catalog, r.clients, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	AddExpiries(rec, r.orderTTL, r.clients+1)
+	AddExpiries(rec, r.holdTTL, r.orderTTL, r.clients+1)
 	history := rec.History()
 	if dir := os.Getenv("LINEARIZE_SAVE_DIR"); dir != "" { // keep every history, e.g. to time the checker
 		if err := SaveHistory(filepath.Join(dir, fmt.Sprintf("seed-%d.json", r.seed)), catalog, history); err != nil {

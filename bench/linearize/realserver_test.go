@@ -68,6 +68,18 @@ func TestRealServerLinearizableWithExpiry(t *testing.T) {
 	}
 }
 
+// TestRealServerLinearizableAcrossKill9WithExpiry: expiring holds and
+// orders and a kill -9; holds whose expires_at passes while the server is
+// down must be expired once it is back.
+func TestRealServerLinearizableAcrossKill9WithExpiry(t *testing.T) {
+	for _, seed := range seeds(1) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			realRun{seed: 70 + seed, clients: 8, ops: 300, duration: 5 * time.Second, kills: 1, fsync: "always",
+				holdTTL: 300 * time.Millisecond, orderTTL: 800 * time.Millisecond, think: 15 * time.Millisecond, scale: 2}.run(t)
+		})
+	}
+}
+
 // TestRealServerLinearizableLong: longer runs, only with LINEARIZE_LONG=1
 // (make verify): 2,000 requests by 16 clients; the same with three kills;
 // and 1,500 with expiring holds and orders on --fsync never.
