@@ -35,13 +35,15 @@
 // a hold idempotency key is only ever sent with one product_id, a webhook
 // key only with one order_id (a reused key differs in qty, or in status or
 // failure_reason), and a key is never used on both endpoints. Expiry is
-// modelled for holds and orders whose timestamps an answer showed; a hold
-// whose creation got no answer and whose key never came back never expires
-// in the model, so runs with kills use a long --hold-ttl and --order-ttl 0.
+// modelled for holds and orders whose timestamps an answer showed, and for
+// holds that an unanswered request to a server that then died may have
+// created; a hold from a request that merely timed out never expires in
+// the model.
 //
 // Tests: go test ./bench/linearize runs the model's unit tests, the fake
 // server with and without injected faults, and seeded runs of a few hundred
-// requests against cmd/flashsale (plain, across kill -9, with expiry).
+// requests against cmd/flashsale (plain, across kill -9, with expiry, and
+// with both).
 // LINEARIZE_LONG=1 adds runs of 2,000 requests by 16 clients, with and
 // without three kills; LINEARIZE_SEED=n repeats one seed.
 package linearize
