@@ -104,7 +104,9 @@ func (a *actor) run() {
 	defer a.e.actorsWG.Done()
 	timer := a.e.clock.NewTimer(idleWait)
 	defer timer.Stop()
-	timerAtNanos := int64(-1) // the deadline the timer is set for; -1: idle
+	// The deadline the timer is set for (-1: idle). Deadlines restored by
+	// replay are armed before the first command arrives.
+	timerAtNanos := a.armTimer(timer, -1)
 	for {
 		if r := a.pauseReq.Load(); r != nil {
 			a.pauseReq.Store(nil)
@@ -274,6 +276,8 @@ func (a *actor) handle(c *command, nowNanos int64, b *batch) {
 	case cmdRestock:
 		a.emit(b, &record{kind: recProductRestocked, atNanos: nowNanos, product: a.id, qty: c.qty})
 		c.product = a.liveView()
+	case cmdSync:
+		// Nothing to do: the answer is released with the batch.
 	}
 }
 

@@ -11,6 +11,7 @@ const (
 	cmdGetOrder
 	cmdPayment
 	cmdRestock
+	cmdSync // does nothing: its answer means every earlier change is durable
 )
 
 // command is one request to an actor and, once done is signalled, its answer.

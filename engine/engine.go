@@ -162,8 +162,17 @@ func (e *Engine) Start() {
 	}
 	e.replaying = false
 	e.started = true
-	for _, a := range e.products.Load().ordered {
+	actors := e.products.Load().ordered
+	for _, a := range actors {
 		e.startActor(a)
+	}
+	// One round trip through each actor: its first step releases what
+	// expired while the process was down, and the answer waits until that
+	// is durable and published, so the first read after Start is exact.
+	for _, a := range actors {
+		c := getCommand(cmdSync)
+		a.call(c)
+		putCommand(c)
 	}
 	e.janitorQuit = make(chan struct{})
 	e.janitorDone = make(chan struct{})

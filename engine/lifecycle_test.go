@@ -71,8 +71,7 @@ func TestHoldsExpiredWhileDownAreReleasedAfterStart(t *testing.T) {
 	next.Start()
 	defer next.Stop()
 	te.Engine = next
-	te.settle()
-	p := te.product(1)
+	p := te.product(1) // no settling: Start has released them already
 	if p.Available != 8 || p.Reserved != 2 {
 		t.Fatalf("after start %+v: the expired hold should be released, the order kept", p)
 	}
@@ -113,7 +112,11 @@ type gateJournal struct {
 	gate    chan struct{}
 }
 
-func (j *gateJournal) Submit(_ [][]byte, done func(error)) {
+func (j *gateJournal) Submit(records [][]byte, done func(error)) {
+	if len(records) == 0 { // Start's round trips: nothing is in flight yet
+		done(nil)
+		return
+	}
 	select {
 	case j.entered <- struct{}{}:
 	default:
