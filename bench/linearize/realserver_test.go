@@ -82,7 +82,8 @@ func TestRealServerLinearizableAcrossKill9WithExpiry(t *testing.T) {
 
 // TestRealServerLinearizableLong: longer runs, only with LINEARIZE_LONG=1
 // (make verify): 2,000 requests by 16 clients; the same with three kills;
-// and 1,500 with expiring holds and orders on --fsync never.
+// 1,500 with expiring holds and orders on --fsync never; and those with
+// three kills.
 func TestRealServerLinearizableLong(t *testing.T) {
 	if os.Getenv(LongEnv) == "" {
 		t.Skipf("long runs only with %s=1", LongEnv)
@@ -92,6 +93,8 @@ func TestRealServerLinearizableLong(t *testing.T) {
 			realRun{seed: 100 + seed, clients: 16, ops: 2000, duration: 20 * time.Second, fsync: "always", scale: 3}.run(t)
 			realRun{seed: 200 + seed, clients: 16, ops: 2000, duration: 20 * time.Second, kills: 3, fsync: "always", scale: 3}.run(t)
 			realRun{seed: 300 + seed, clients: 16, ops: 1500, duration: 20 * time.Second, fsync: "never", scale: 3,
+				holdTTL: 400 * time.Millisecond, orderTTL: time.Second, think: 10 * time.Millisecond}.run(t)
+			realRun{seed: 400 + seed, clients: 16, ops: 1500, duration: 20 * time.Second, kills: 3, fsync: "always", scale: 3,
 				holdTTL: 400 * time.Millisecond, orderTTL: time.Second, think: 10 * time.Millisecond}.run(t)
 		})
 	}
