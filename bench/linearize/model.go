@@ -42,12 +42,9 @@ func NewModel(catalog []Product) porcupine.Model {
 	return nm.ToModel()
 }
 
-// step is the deterministic part of the model: whether out is the answer
-// to in in state s, and the state after it.
+// step is the deterministic part of the model: whether out, an answer, is
+// the answer to in in state s, and the state after it.
 func step(s *state, in Input, out Output) (bool, *state) {
-	if out.Unknown {
-		return true, unanswered(s, in)
-	}
 	if out.HTTP == 503 {
 		return out.Error == "overloaded" || out.Error == "shutting_down", s
 	}
