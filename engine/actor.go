@@ -119,6 +119,16 @@ func (a *actor) run() {
 		case c := <-a.inbox:
 			a.step(c)
 		default:
+			// Let the callers just answered resubmit before parking: the
+			// next batch is bigger and the actor sleeps less often.
+			runtime.Gosched()
+			select {
+			case c := <-a.inbox:
+				a.step(c)
+				timerAtNanos = a.armTimer(timer, timerAtNanos)
+				continue
+			default:
+			}
 			select {
 			case c := <-a.inbox:
 				a.step(c)
