@@ -13,9 +13,9 @@ import (
 // encoding reuses the record codec's primitives; the file around it (index,
 // checksum, atomic rename) is the log's business.
 //
-// What a snapshot leaves out, by design: expired holds whose expiry is older
-// than Config.ExpiredHoldRetention (a GET for one then answers 404 instead of
-// "expired"), idempotency keys older than their retention, and queued
+// What a snapshot leaves out, by design: finished holds (expired or ordered)
+// whose expiry is older than Config.ExpiredHoldRetention (a GET for one then
+// answers 404), idempotency keys older than their retention, and queued
 // webhooks past their deadline. Memory after a restart tracks live work,
 // not history.
 
