@@ -42,13 +42,8 @@ func (s *Server) adminCreateProduct(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errUnauthorized)
 		return
 	}
-	body, ok := readBody(ctx, sc)
+	obj, ok := readObject(ctx, sc)
 	if !ok {
-		return
-	}
-	obj, ok := sc.parseObject(body)
-	if !ok {
-		writeError(ctx, sc, &errInvalidJSON)
 		return
 	}
 	name, st := stringField(obj, "name")
@@ -101,13 +96,8 @@ func (s *Server) adminRestock(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errProductNotFound)
 		return
 	}
-	body, ok := readBody(ctx, sc)
+	obj, ok := readObject(ctx, sc)
 	if !ok {
-		return
-	}
-	obj, ok := sc.parseObject(body)
-	if !ok {
-		writeError(ctx, sc, &errInvalidJSON)
 		return
 	}
 	qty, ok := intInRange(obj, "qty", 1, stockMax)

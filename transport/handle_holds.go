@@ -20,9 +20,8 @@ func (s *Server) createHold(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errKeyRequired)
 		return
 	}
-	obj, ok := sc.parseObject(body)
+	obj, ok := parseObjectOrRefuse(ctx, sc, body)
 	if !ok {
-		writeError(ctx, sc, &errInvalidJSON)
 		return
 	}
 	productID, ok := intInRange(obj, "product_id", 1, math.MaxInt64)

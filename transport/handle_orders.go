@@ -8,13 +8,8 @@ import (
 // createOrder is POST /api/orders {"hold_token"}: 201 on the hold's first
 // use, 200 with the order as it is now on every later one.
 func (s *Server) createOrder(ctx *fasthttp.RequestCtx, sc *scratch) {
-	body, ok := readBody(ctx, sc)
+	obj, ok := readObject(ctx, sc)
 	if !ok {
-		return
-	}
-	obj, ok := sc.parseObject(body)
-	if !ok {
-		writeError(ctx, sc, &errInvalidJSON)
 		return
 	}
 	text, st := stringField(obj, "hold_token")

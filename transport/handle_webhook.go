@@ -32,9 +32,8 @@ func (s *Server) paymentWebhook(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errKeyRequired)
 		return
 	}
-	obj, ok := sc.parseObject(body)
+	obj, ok := parseObjectOrRefuse(ctx, sc, body)
 	if !ok {
-		writeError(ctx, sc, &errInvalidJSON)
 		return
 	}
 	var p engine.Payment

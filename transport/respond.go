@@ -1,6 +1,9 @@
 package transport
 
-import "github.com/valyala/fasthttp"
+import (
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+)
 
 var (
 	contentTypeJSON       = []byte("application/json")
@@ -39,4 +42,24 @@ func readBody(ctx *fasthttp.RequestCtx, sc *scratch) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// readObject reads the request body as a JSON object, answering 413
+// body_too_large or 400 invalid_json itself when it is not one.
+func readObject(ctx *fasthttp.RequestCtx, sc *scratch) (*fastjson.Value, bool) {
+	body, ok := readBody(ctx, sc)
+	if !ok {
+		return nil, false
+	}
+	return parseObjectOrRefuse(ctx, sc, body)
+}
+
+// parseObjectOrRefuse parses body as a JSON object, answering 400
+// invalid_json itself when it is not one.
+func parseObjectOrRefuse(ctx *fasthttp.RequestCtx, sc *scratch, body []byte) (*fastjson.Value, bool) {
+	obj, ok := sc.parseObject(body)
+	if !ok {
+		writeError(ctx, sc, &errInvalidJSON)
+	}
+	return obj, ok
 }
