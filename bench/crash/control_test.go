@@ -44,22 +44,11 @@ func (e *errorLog) count(substr string) int {
 func TestVerifyDetectsBrokenPromises(t *testing.T) {
 	bin := serverproc.Build(t)
 	rng := rand.New(rand.NewSource(rngSeed(t)))
-	dir := t.TempDir()
-	flags := serverFlags(t)
-	s := serverproc.Start(t, bin, dir, flags...)
-	seeded, err := logEnd(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	c := newClient(s.URL())
-	ld := &load{c: c, l: l, products: catalog, tag: "v", markNow: logEndMarker(dir, l)}
+	r := startLoaded(t, bin, "v")
+	dir, flags, s, seeded, l, c, ld := r.dir, r.flags, r.s, r.seeded, r.l, r.c, r.ld
 	loadAndKill(s, ld, tailWorkers, midLoad, rng.Int63())
 	c.close()
-	end, err := logEnd(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := mustLogEnd(t, dir)
 	if end.segment != seeded.segment || end.bytes <= seeded.bytes {
 		t.Fatalf("the load wrote nothing after the catalog: %+v, %+v", seeded, end)
 	}

@@ -73,17 +73,8 @@ func TestMidLogCorruption(t *testing.T) {
 // midLogCorruption is TestMidLogCorruption with the server stopped by stop,
 // which returns the exit code it expects to be 0.
 func midLogCorruption(t *testing.T, bin string, rng *rand.Rand, stop func(*serverproc.Server) int) {
-	dir := t.TempDir()
-	flags := serverFlags(t)
-
-	s := serverproc.Start(t, bin, dir, flags...)
-	seeded, err := logEnd(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	c := newClient(s.URL())
-	ld := &load{c: c, l: l, products: catalog, tag: "m", markNow: logEndMarker(dir, l)}
+	r := startLoaded(t, bin, "m")
+	dir, flags, s, seeded, l, c, ld := r.dir, r.flags, r.s, r.seeded, r.l, r.c, r.ld
 	ctx, cancel := context.WithTimeout(context.Background(), midLoad)
 	ld.run(ctx, midWorkers, rng.Int63())
 	cancel()

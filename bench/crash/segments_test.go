@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+
+	"github.com/flashsale/flashsale/bench/serverproc"
 )
 
 // The write-ahead log lives in <data dir>/wal as tidwall/wal segment files,
@@ -142,4 +144,38 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// mustLogEnd is logEnd for tests: an error ends the test.
+func mustLogEnd(t *testing.T, dataDir string) mark {
+	t.Helper()
+	m, err := logEnd(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// loadedServer is a server on a fresh data directory, where its log ended
+// after the seed catalog, and a load that records its answers in a ledger,
+// ready to run against it.
+type loadedServer struct {
+	dir    string
+	flags  []string
+	s      *serverproc.Server
+	seeded mark
+	l      *ledger
+	c      *client
+	ld     *load
+}
+
+// startLoaded starts a server for a crash test; tag names its keys.
+func startLoaded(t *testing.T, bin, tag string) *loadedServer {
+	t.Helper()
+	r := &loadedServer{dir: t.TempDir(), flags: serverFlags(t), l: newLedger()}
+	r.s = serverproc.Start(t, bin, r.dir, r.flags...)
+	r.seeded = mustLogEnd(t, r.dir)
+	r.c = newClient(r.s.URL())
+	r.ld = &load{c: r.c, l: r.l, products: catalog, tag: tag, markNow: logEndMarker(r.dir, r.l)}
+	return r
 }

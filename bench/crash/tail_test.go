@@ -61,23 +61,11 @@ var tailDamages = []tailDamage{
 func TestDamagedTail(t *testing.T) {
 	bin := serverproc.Build(t)
 	rng := rand.New(rand.NewSource(rngSeed(t)))
-	dir := t.TempDir()
-	flags := serverFlags(t)
-
-	s := serverproc.Start(t, bin, dir, flags...)
-	seeded, err := logEnd(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	c := newClient(s.URL())
-	ld := &load{c: c, l: l, products: catalog, tag: "t", markNow: logEndMarker(dir, l)}
+	r := startLoaded(t, bin, "t")
+	dir, flags, s, seeded, l, c, ld := r.dir, r.flags, r.s, r.seeded, r.l, r.c, r.ld
 	loadAndKill(s, ld, tailWorkers, tailLoad, rng.Int63())
 	c.close()
-	end, err := logEnd(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	end := mustLogEnd(t, dir)
 	t.Logf("log ends at byte %d of segment %s after kill -9; ledger: %s", end.bytes, end.segment, l.summary())
 	from := int64(0) // damage only what came after the seeded catalog
 	if seeded.segment == end.segment {
