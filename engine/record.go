@@ -44,10 +44,6 @@ type record struct {
 	maxPerHold int64  // recProductCreated
 }
 
-// recordBytesMax bounds one encoded record: the longest strings the API
-// admits (name, reason, key) plus fixed fields, with room to spare.
-const recordBytesMax = 4096
-
 var errRecordShort = errors.New("engine: record truncated")
 
 // appendRecord appends the binary form of r to dst: kind, then the kind's

@@ -27,7 +27,6 @@ type snapshotter struct {
 	log           zerolog.Logger
 
 	lastIndex uint64 // log index the newest snapshot covers; 0: none
-	prevIndex uint64 // the one before it
 	buf       []byte
 }
 
@@ -104,7 +103,7 @@ func (s *snapshotter) take() error {
 			return fmt.Errorf("dropping the log before record %d: %w", s.lastIndex, err)
 		}
 	}
-	s.prevIndex, s.lastIndex = s.lastIndex, index
+	s.lastIndex = index
 	s.log.Info().Uint64("index", index).Int("bytes", len(s.buf)).Dur("paused", paused).
 		Dur("took", time.Since(start)).Msg("snapshot written")
 	return nil
