@@ -76,8 +76,7 @@ func (s *Server) adminCreateProduct(ctx *fasthttp.RequestCtx, sc *scratch) {
 	p, code := s.eng.CreateProduct(engine.ProductSpec{Name: string(name), PriceCents: price,
 		TotalStock: total, MaxPerHold: maxPerHold})
 	if code != engine.OK {
-		e := codeError(code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, code)
 		return
 	}
 	sc.out = appendProduct(sc.out[:0], &p)
@@ -118,8 +117,7 @@ func (s *Server) adminRestock(ctx *fasthttp.RequestCtx, sc *scratch) {
 	}
 	p, code := s.eng.Restock(id, qty)
 	if code != engine.OK {
-		e := codeError(code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, code)
 		return
 	}
 	sc.out = appendProduct(sc.out[:0], &p)

@@ -49,8 +49,7 @@ func (s *Server) createHold(ctx *fasthttp.RequestCtx, sc *scratch) {
 		e.available, e.hasAvailable = r.Available, true
 		writeError(ctx, sc, &e)
 	default:
-		e := codeError(r.Code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, r.Code)
 	}
 }
 
@@ -64,8 +63,7 @@ func (s *Server) getHold(ctx *fasthttp.RequestCtx, sc *scratch) {
 	}
 	h, code := s.eng.GetHold(token)
 	if code != engine.OK {
-		e := codeError(code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, code)
 		return
 	}
 	sc.out = appendHold(sc.out[:0], &h)

@@ -25,8 +25,7 @@ func (s *Server) createOrder(ctx *fasthttp.RequestCtx, sc *scratch) {
 	}
 	r := s.eng.CreateOrder(token)
 	if r.Code != engine.OK {
-		e := codeError(r.Code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, r.Code)
 		return
 	}
 	status := fasthttp.StatusOK
@@ -46,8 +45,7 @@ func (s *Server) getOrder(ctx *fasthttp.RequestCtx, sc *scratch) {
 	}
 	o, code := s.eng.GetOrder(id)
 	if code != engine.OK {
-		e := codeError(code)
-		writeError(ctx, sc, &e)
+		writeCodeError(ctx, sc, code)
 		return
 	}
 	sc.out = appendOrder(sc.out[:0], &o)

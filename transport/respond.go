@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"github.com/flashsale/flashsale/engine"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 )
@@ -17,6 +18,12 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.Response.SetStatusCode(status)
 	ctx.Response.Header.SetContentTypeBytes(contentTypeJSON)
 	ctx.Response.SetBody(body)
+}
+
+// writeCodeError answers an engine refusal with its status and error code.
+func writeCodeError(ctx *fasthttp.RequestCtx, sc *scratch, c engine.Code) {
+	e := codeError(c)
+	writeError(ctx, sc, &e)
 }
 
 // writeError answers with e, using sc's buffer.
