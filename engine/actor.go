@@ -346,7 +346,7 @@ func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
 		return
 	}
 	r := record{kind: recOrderCreated, atNanos: nowNanos, product: a.id, holdSeq: c.token.Seq,
-		orderID: a.e.lastOrderID.Add(1)}
+		orderID: a.e.allocOrderID()}
 	if a.e.cfg.OrderTTL > 0 {
 		r.deadline = nowNanos + int64(a.e.cfg.OrderTTL)
 	}

@@ -169,8 +169,8 @@ func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
 		reply := e.queueWebhookLocked(s, &r)
 		wait := e.submit(&r)
 		s.mu.Unlock()
-		if err := wait(); err != nil {
-			return PaymentReply{Code: CodeJournalFailed}
+		if code := wait(); code != OK {
+			return PaymentReply{Code: code}
 		}
 		return reply
 	}
@@ -211,17 +211,20 @@ func (e *Engine) CreateProduct(spec ProductSpec) (Product, Code) {
 	defer e.productsMu.Unlock()
 	set := e.products.Load()
 	if spec.ID == 0 {
-		spec.ID = 1
+		var last uint64
 		if n := len(set.ordered); n > 0 {
-			spec.ID = set.ordered[n-1].id + 1
+			last = set.ordered[n-1].id
 		}
+		spec.ID = e.nextID(last)
 	} else if set.byID[spec.ID] != nil {
 		return Product{}, CodeProductExists
+	} else if !e.OwnsID(spec.ID) {
+		return Product{}, CodeInvalidArgument
 	}
 	r := record{kind: recProductCreated, atNanos: e.clock.Now().UnixNano(), product: spec.ID, name: spec.Name,
 		priceCents: spec.PriceCents, qty: spec.TotalStock, maxPerHold: spec.MaxPerHold}
-	if err := e.submit(&r)(); err != nil {
-		return Product{}, CodeJournalFailed
+	if code := e.submit(&r)(); code != OK {
+		return Product{}, code
 	}
 	a := e.addProduct(&r)
 	if e.started {

@@ -34,14 +34,15 @@ func (b *batch) records() [][]byte {
 // It publishes the counts first, so that a read issued after an answer is
 // received sees that answer's effect, then releases the answers.
 func (b *batch) durable(err error) {
+	failCode := OK
 	if err == nil {
 		b.a.published.store(b.counts)
 	} else {
-		b.a.e.failed.Store(true)
+		failCode = b.a.e.journalFailed(err)
 	}
 	for i, c := range b.cmds {
 		if err != nil {
-			c.code = CodeJournalFailed
+			c.code = failCode
 		}
 		b.cmds[i] = nil
 		c.done <- struct{}{} // c belongs to its caller from here on

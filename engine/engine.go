@@ -27,6 +27,13 @@ type Config struct {
 	Clock   Clock
 	Journal Journal
 
+	// IDStride and IDResidue confine the ids this engine hands out (order
+	// ids, and product ids the admin API assigns) to the residue class
+	// id mod IDStride == IDResidue. A cluster runs one engine per partition
+	// with IDStride = the partition count, so ids are unique cluster-wide
+	// and name their partition. IDStride 0 or 1 hands out every id.
+	IDStride, IDResidue uint64
+
 	// OnRefundNeeded, if set, is called (from an actor goroutine, so it must
 	// not block) when a success arrives for an order already cancelled.
 	OnRefundNeeded func(orderID, productID uint64)
@@ -75,7 +82,7 @@ type Engine struct {
 	replaying bool // true until Start; read by actors only after Start
 	started   bool
 	stopping  atomic.Bool
-	failed    atomic.Bool
+	failCode  atomic.Uint32 // OK until the journal fails; then the Code that refuses every command
 
 	actorsWG    sync.WaitGroup
 	janitorQuit chan struct{}
@@ -96,6 +103,12 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
+	}
+	if cfg.IDStride == 0 {
+		cfg.IDStride = 1
+	}
+	if cfg.IDResidue >= cfg.IDStride {
+		panic(fmt.Sprintf("engine: IDResidue %d is not below IDStride %d", cfg.IDResidue, cfg.IDStride))
 	}
 	if cfg.HoldTTL <= 0 || cfg.QueuedWebhookTTL <= 0 || cfg.IdempotencyKeyTTL <= 0 || cfg.OrderTTL < 0 ||
 		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeysMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 || cfg.ExpiredHoldRetention <= 0 {
@@ -150,6 +163,9 @@ func (e *Engine) Replay(rec []byte) (err error) {
 			return fmt.Errorf("engine: record kind %d names unknown product %d", r.kind, r.product)
 		}
 		a.apply(&r)
+		// A replica serves product reads while it replays (cluster
+		// followers): its counts are the committed log's.
+		a.published.store(a.counts)
 	}
 	return nil
 }
@@ -247,23 +263,57 @@ func (e *Engine) refuse() Code {
 	if e.stopping.Load() {
 		return CodeShuttingDown
 	}
-	if e.failed.Load() {
-		return CodeJournalFailed
-	}
-	return OK
+	return Code(e.failCode.Load())
 }
 
+// journalFailed records that the journal failed with err and returns the
+// Code that refuses every later command: a journal failure is permanent
+// (see Journal). An error with an Unavailable() bool method that says true
+// (a cluster journal that lost its leadership or its majority) refuses
+// with CodeUnavailable, a 503 the client retries elsewhere; any other with
+// CodeJournalFailed.
+func (e *Engine) journalFailed(err error) Code {
+	code := CodeJournalFailed
+	var u interface{ Unavailable() bool }
+	if errors.As(err, &u) && u.Unavailable() {
+		code = CodeUnavailable
+	}
+	e.failCode.CompareAndSwap(uint32(OK), uint32(code))
+	return Code(e.failCode.Load())
+}
+
+// nextID is the smallest id above last in the engine's residue class.
+func (e *Engine) nextID(last uint64) uint64 {
+	stride, residue := e.cfg.IDStride, e.cfg.IDResidue
+	next := last + 1
+	return next + (residue+stride-next%stride)%stride
+}
+
+// allocOrderID hands out the next order id of the engine's residue class.
+func (e *Engine) allocOrderID() uint64 {
+	for {
+		cur := e.lastOrderID.Load()
+		next := e.nextID(cur)
+		if e.lastOrderID.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
+// OwnsID reports whether id is in the engine's residue class.
+func (e *Engine) OwnsID(id uint64) bool { return id%e.cfg.IDStride == e.cfg.IDResidue }
+
 // submit hands a record made outside any actor (product creation, queued
-// webhooks) to the journal; the returned function waits until it is durable.
-func (e *Engine) submit(r *record) (wait func() error) {
+// webhooks) to the journal; the returned function waits until it is durable
+// and returns OK, or the Code that refuses it when the journal failed.
+func (e *Engine) submit(r *record) (wait func() Code) {
 	errc := make(chan error, 1)
 	e.journal.Submit([][]byte{appendRecord(nil, r)}, func(err error) { errc <- err })
-	return func() error {
-		err := <-errc
-		if err != nil {
-			e.failed.Store(true)
+	return func() Code {
+		if err := <-errc; err != nil {
+			return e.journalFailed(err)
 		}
-		return err
+		return OK
 	}
 }
 

@@ -123,6 +123,7 @@ const (
 	CodeKeyTableFull  // idempotency keys are at IdempotencyKeysMax
 	CodeJournalFailed // the log failed; nothing was acknowledged
 	CodeProductExists // admin create with an id already taken
+	CodeUnavailable   // the journal cannot commit now (cluster: not the leader, no majority); nothing was acknowledged
 )
 
 var codeNames = [...]string{
@@ -141,6 +142,7 @@ var codeNames = [...]string{
 	CodeKeyTableFull:      "overloaded",
 	CodeJournalFailed:     "internal_error",
 	CodeProductExists:     "product_exists",
+	CodeUnavailable:       "unavailable",
 }
 
 // String is the API error code of c (API.md's "error" field).

@@ -53,6 +53,8 @@ var (
 		message: "No hold has that token."}
 	errOrderNotFound = apiError{status: fasthttp.StatusNotFound, code: "order_not_found",
 		message: "No order has that id."}
+	errUnavailable = apiError{status: fasthttp.StatusServiceUnavailable, code: "unavailable",
+		message: "The request's partition has no leader or no majority right now; nothing was acknowledged. Retry after the Retry-After delay.", retryAfter: true}
 	errShuttingDown = apiError{status: fasthttp.StatusServiceUnavailable, code: "shutting_down",
 		message: "The server is shutting down; retry on another instance or later.", retryAfter: true}
 )
@@ -80,6 +82,7 @@ var codeErrors = [...]apiError{
 	engine.CodeJournalFailed: errInternal,
 	engine.CodeProductExists: {status: fasthttp.StatusConflict, code: "product_exists",
 		message: "A product with that id already exists."},
+	engine.CodeUnavailable: errUnavailable,
 }
 
 // codeError is the answer for an engine refusal; an unknown code is a 500.
