@@ -145,11 +145,11 @@ type partition struct {
 	snapsSaved   []uint64   // snapMu's: indexes of the snapshot files kept, ascending
 	// snapKept is the index of the second newest snapshot on disk (0:
 	// none known), the one a damaged newest snapshot falls back to.
-	snapKept atomic.Uint64
-	hardState    *raftpb.HardState
-	marks        []diskMark // where the entries after snapKept lie in the wal
-	journal      *Journal // this node leads (or is becoming the leader of) the partition
-	lastLead     uint64
+	snapKept  atomic.Uint64
+	hardState *raftpb.HardState
+	marks     []diskMark // where the entries after snapKept lie in the wal
+	journal   *Journal   // this node leads (or is becoming the leader of) the partition
+	lastLead  uint64
 
 	readMu      sync.Mutex
 	readWaiting []*readWaiter // ReadBarrier callers not yet asked for
