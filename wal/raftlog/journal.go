@@ -180,3 +180,11 @@ func (j *Journal) stuck(now time.Time, d time.Duration) bool {
 	busy := len(j.inflight) > 0 || len(j.waiting) > 0
 	return busy && now.Sub(j.lastProgress) > d
 }
+
+// Err is the error the journal failed with, nil while it serves. A machine
+// checks it in Promote: a journal deposed before Promote ran is not taken.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}

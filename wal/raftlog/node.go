@@ -20,15 +20,12 @@ import (
 // TickInterval (1 s by default); a leader cut off from its majority steps
 // down after that long (CheckQuorum), failing what it had not committed.
 const (
-	partitionsMax          = 64
-	defaultTickInterval    = 100 * time.Millisecond
-	defaultElectionTicks   = 10
-	defaultHeartbeatTicks  = 1
-	defaultSnapshotEntries = 10_000
-	// compactKeepEntries is how many applied entries a partition keeps in
-	// memory behind its snapshot, so that a follower a little behind gets
-	// entries rather than a whole snapshot.
-	compactKeepEntries = 1_000
+	partitionsMax             = 64
+	defaultTickInterval       = 100 * time.Millisecond
+	defaultElectionTicks      = 10
+	defaultHeartbeatTicks     = 1
+	defaultSnapshotEntries    = 10_000
+	defaultCompactKeepEntries = 1_000
 	// entryBytesMax bounds one proposal: submissions beyond it go into the
 	// next entry of the same round.
 	entryBytesMax = 1 << 20
@@ -76,6 +73,13 @@ type Config struct {
 	ElectionTicks   int
 	HeartbeatTicks  int
 	SnapshotEntries uint64 // applied entries between two snapshots of a partition
+	// CompactKeepEntries is how many applied entries a partition keeps in
+	// memory behind its snapshot, so that a follower a little behind gets
+	// entries rather than a whole snapshot.
+	CompactKeepEntries uint64
+	// DiskCompactRecords is the node log's length from which its front,
+	// once every partition has it in a snapshot, is cut.
+	DiskCompactRecords uint64
 
 	// Send hands messages to the peer transport; it must not block.
 	Send func([]Envelope)
@@ -142,9 +146,7 @@ type partition struct {
 	snapIndex    uint64 // index of the newest snapshot
 	snapshotting bool
 	snapMu       sync.Mutex // serialises the saves of the partition's snapshot files
-	snapsSaved   []uint64   // snapMu's: indexes of the snapshot files kept, ascending
-	// snapKept is the index of the second newest snapshot on disk (0:
-	// none known), the one a damaged newest snapshot falls back to.
+	// snapKept is the index of the newest snapshot on disk (0: none).
 	snapKept  atomic.Uint64
 	hardState *raftpb.HardState
 	marks     []diskMark // where the entries after snapKept lie in the wal
@@ -179,6 +181,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = defaultSnapshotEntries
+	}
+	if cfg.DiskCompactRecords == 0 {
+		cfg.DiskCompactRecords = defaultDiskCompactRecords
+	}
+	if cfg.CompactKeepEntries == 0 {
+		cfg.CompactKeepEntries = defaultCompactKeepEntries
 	}
 	wlog, err := wal.Open(walDir(cfg.Dir), wal.Options{NoSync: cfg.NoSync})
 	if err != nil {
@@ -530,7 +538,7 @@ func (n *Node) round() error {
 		p.rn.Advance(rd)
 		n.watchLeadership(p)
 		n.completeReads(p)
-		n.maybeSnapshot(p)
+		n.maybeSnapshot(p, false)
 	}
 	return nil
 }
@@ -837,10 +845,15 @@ func (n *Node) checkStuck() {
 }
 
 // maybeSnapshot starts a snapshot of p once SnapshotEntries entries were
-// applied since the last one. The machine encodes on the snapshotter's
+// applied since the last one; The machine encodes on the snapshotter's
 // goroutine; the loop records the result (snapshotDone).
-func (n *Node) maybeSnapshot(p *partition) {
-	if p.snapshotting || p.applied.Load() < p.snapIndex+n.cfg.SnapshotEntries {
+// force takes one as soon as anything was applied since the last.
+func (n *Node) maybeSnapshot(p *partition, force bool) {
+	due := p.snapIndex + n.cfg.SnapshotEntries
+	if force {
+		due = p.snapIndex + 1
+	}
+	if p.snapshotting || p.applied.Load() < due {
 		return
 	}
 	p.snapshotting = true
@@ -880,8 +893,8 @@ func (n *Node) snapshotDone(r snapResult) {
 	}
 	p.snapIndex = r.index
 	n.stats.SnapshotsTaken.Add(1)
-	if r.index > compactKeepEntries {
-		if err := p.ms.Compact(r.index - compactKeepEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if keep := n.cfg.CompactKeepEntries; r.index > keep {
+		if err := p.ms.Compact(r.index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			n.log.Error().Err(err).Uint32("partition", p.id).Msg("compaction failed")
 		}
 	}

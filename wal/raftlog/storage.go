@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 
 	"github.com/flashsale/flashsale/wal"
 	"go.etcd.io/raft/v3/raftpb"
@@ -58,9 +57,10 @@ func saveSnapshot(dir string, snap *raftpb.Snapshot) error {
 	return wal.SaveSnapshot(dir, md.GetIndex(), state)
 }
 
-// saveSnapshot saves snap in the partition's snapshot directory and notes
-// which snapshot files remain (wal.SaveSnapshot's rule: those above the new
-// index, the new one, and the newest one below it).
+// saveSnapshot saves snap in the partition's snapshot directory. The node
+// log's entries up to the newest snapshot may then be cut: a node whose
+// newest snapshot is later found damaged refuses to start (entries are
+// missing) and is rebuilt from its peers with an empty data directory.
 func (p *partition) saveSnapshot(snap *raftpb.Snapshot) error {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
@@ -68,24 +68,8 @@ func (p *partition) saveSnapshot(snap *raftpb.Snapshot) error {
 	if err := saveSnapshot(p.snapDir, snap); err != nil {
 		return err
 	}
-	var kept []uint64
-	below := -1
-	for i, s := range p.snapsSaved {
-		switch {
-		case s < idx:
-			below = i
-		case s > idx:
-			kept = append(kept, s)
-		}
-	}
-	kept = append(kept, idx)
-	if below >= 0 {
-		kept = append(kept, p.snapsSaved[below])
-	}
-	slices.Sort(kept)
-	p.snapsSaved = kept
-	if len(kept) >= 2 {
-		p.snapKept.Store(kept[len(kept)-2])
+	if idx > p.snapKept.Load() {
+		p.snapKept.Store(idx)
 	}
 	return nil
 }
@@ -187,22 +171,22 @@ func loadDisk(dir string, partitions int, wlog *wal.Log) ([]diskPartition, error
 	return disk, nil
 }
 
-// compactDiskRecordsMin is how many records the wal must hold before the
-// front that no partition needs any more is cut: a cut rewrites every
+// defaultDiskCompactRecords is how many records the wal must hold before
+// the front that no partition needs any more is cut: a cut rewrites every
 // partition's HardState, so it is not worth doing for a few records.
-const compactDiskRecordsMin = 50_000
+const defaultDiskCompactRecords = 50_000
 
 // errCompactNothing says there is nothing worth cutting yet.
 var errCompactNothing = errors.New("raftlog: nothing to compact")
 
 // compactDisk cuts the front of the node's log that every partition has in
-// a snapshot. A partition needs its entries after the older of its two kept
-// snapshots (wal.SaveSnapshot keeps two, and a damaged newest one falls
-// back to the older one), and its newest HardState, which is written again
-// before the cut. It runs on the loop goroutine.
+// a snapshot. A partition needs its entries after its newest snapshot and
+// its newest HardState, which is written again before the cut. A quiet
+// partition whose entries pin the front is snapshotted now (the cut
+// follows that snapshot). It runs on the loop goroutine.
 func (n *Node) compactDisk() error {
 	first, last := n.wlog.FirstIndex(), n.wlog.LastIndex()
-	if last < first || last-first+1 < compactDiskRecordsMin {
+	if last < first || last-first+1 < n.cfg.DiskCompactRecords {
 		return errCompactNothing
 	}
 	cut := uint64(math.MaxUint64)
@@ -210,6 +194,9 @@ func (n *Node) compactDisk() error {
 		for _, m := range p.marks {
 			if m.raftLast > p.snapKept.Load() {
 				cut = min(cut, m.walFirst)
+				if m.walFirst-first < n.cfg.DiskCompactRecords/2 {
+					n.maybeSnapshot(p, true)
+				}
 				break
 			}
 		}
@@ -233,7 +220,7 @@ func (n *Node) compactDisk() error {
 		}
 	}
 	cut = min(cut, hardFirst)
-	if cut <= first || cut-first < compactDiskRecordsMin/2 {
+	if cut <= first || cut-first < n.cfg.DiskCompactRecords/2 {
 		return errCompactNothing
 	}
 	if err := n.wlog.TruncateFront(cut); err != nil {
