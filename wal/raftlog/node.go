@@ -35,7 +35,7 @@ const (
 	// proposalTimeout fails a leader's journal whose oldest submission has
 	// waited that long: Raft dropped it, or the leadership is gone without
 	// the loop seeing it yet. Its callers get 503 unavailable.
-	proposalTimeout = 3 * time.Second
+	proposalTimeout = 1500 * time.Millisecond
 	// rebalanceInterval is how often a node that leads more than its share
 	// of partitions hands one over.
 	rebalanceInterval = 3 * time.Second
@@ -45,7 +45,9 @@ const (
 // Replay, Reset and Restore run on the Node's loop goroutine; Promote runs
 // on a goroutine of its own; Snapshot on the snapshotter's.
 type Machine interface {
-	// Replay applies a committed entry's records to the replica.
+	// Replay applies a committed entry's records to the replica; it is
+	// called for every entry, also those without records (Raft's own, and
+	// leadership barriers), so that the replica knows its applied index.
 	Replay(index uint64, records [][]byte) error
 	// Reset discards the partition's state, also a promoted one (its
 	// Journal has already failed), and starts an empty replica.
@@ -672,25 +674,32 @@ func (n *Node) rebuild(p *partition) error {
 	}
 	var ed entryData
 	for _, e := range ents {
-		if e.GetType() != raftpb.EntryType_EntryNormal || len(e.GetData()) == 0 {
-			continue
-		}
-		if err := decodeEntryData(e.GetData(), &ed); err != nil {
-			return err
-		}
-		if ed.kind == entryBatch {
-			if err := p.m.Replay(e.GetIndex(), ed.records); err != nil {
+		var records [][]byte
+		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+			if err := decodeEntryData(e.GetData(), &ed); err != nil {
 				return err
 			}
+			if ed.kind == entryBatch {
+				records = ed.records
+			}
+		}
+		if err := p.m.Replay(e.GetIndex(), records); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// apply applies committed entries. A live (promoted) machine has applied
+// its own entries already, speculatively: they only acknowledge. Any other
+// entry reaching a live machine means that another node leads now, so the
+// machine is rebuilt from the committed log first. A replica gets every
+// entry through Replay, records or not, so that it knows its applied index.
 func (n *Node) apply(p *partition, ents []*raftpb.Entry) error {
 	var ed entryData
 	for _, e := range ents {
 		idx := e.GetIndex()
+		ed.kind, ed.records = 0, ed.records[:0]
 		switch e.GetType() {
 		case raftpb.EntryType_EntryConfChange:
 			var cc raftpb.ConfChange
@@ -698,47 +707,44 @@ func (n *Node) apply(p *partition, ents []*raftpb.Entry) error {
 				return err
 			}
 			p.confState = p.rn.ApplyConfChange(&cc)
-			p.applied.Store(idx)
-			continue
 		case raftpb.EntryType_EntryConfChangeV2:
 			return errors.New("raftlog: membership changes are not supported")
+		default:
+			if len(e.GetData()) > 0 {
+				if err := decodeEntryData(e.GetData(), &ed); err != nil {
+					return fmt.Errorf("partition %d entry %d: %w", p.id, idx, err)
+				}
+			}
 		}
 		n.stats.EntriesApplied.Add(1)
-		if len(e.GetData()) == 0 { // a new leader's empty entry
-			p.applied.Store(idx)
-			continue
+		j := p.journal
+		if j != nil && j.promoted {
+			if ed.kind != 0 && ed.origin == j.nonce {
+				p.applied.Store(idx)
+				if ed.kind == entryBatch {
+					j.advance(ed.seq, idx)
+				}
+				continue
+			}
+			// Another leader's entry (or empty entry): this node's
+			// leadership is over, whatever the loop has seen so far.
+			n.depose(p)
+			j = nil
 		}
-		if err := decodeEntryData(e.GetData(), &ed); err != nil {
+		var records [][]byte
+		if ed.kind == entryBatch {
+			records = ed.records
+		}
+		if err := p.m.Replay(idx, records); err != nil {
 			return fmt.Errorf("partition %d entry %d: %w", p.id, idx, err)
 		}
-		j := p.journal
-		switch {
-		case ed.kind == entryBarrier:
-			p.applied.Store(idx)
-			if j != nil && !j.promoted && ed.origin == j.nonce {
-				j.mu.Lock()
-				j.promoted = true
-				j.mu.Unlock()
-				n.stats.LeaderChanges.Add(1)
-				go p.m.Promote(j)
-			}
-		case j != nil && j.promoted && ed.origin == j.nonce:
-			p.applied.Store(idx)
-			j.advance(ed.seq, idx)
-		case j != nil && j.promoted:
-			// Another leader's entry while this node's machine is live: its
-			// leadership is over, whatever the loop has seen so far.
-			p.applied.Store(idx - 1)
-			n.depose(p)
-			if err := p.m.Replay(idx, ed.records); err != nil {
-				return err
-			}
-			p.applied.Store(idx)
-		default:
-			if err := p.m.Replay(idx, ed.records); err != nil {
-				return fmt.Errorf("partition %d entry %d: %w", p.id, idx, err)
-			}
-			p.applied.Store(idx)
+		p.applied.Store(idx)
+		if ed.kind == entryBarrier && j != nil && ed.origin == j.nonce {
+			j.mu.Lock()
+			j.promoted = true
+			j.mu.Unlock()
+			n.stats.LeaderChanges.Add(1)
+			go p.m.Promote(j)
 		}
 	}
 	if j := p.journal; j != nil && j.promoted {
