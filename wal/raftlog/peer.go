@@ -46,7 +46,11 @@ import (
 //	          uvarint partition + uvarint length + proto bytes of a raftpb.Message
 //
 // A bad CRC or a malformed payload closes the connection; the dialer
-// reconnects. Every frame received is handed to Deliver as one batch.
+// reconnects. Every frame received is handed to Deliver as one batch. A
+// frame of no message is a keepalive: a writer with nothing to send for
+// peerKeepaliveInterval sends one, so that a connection between two
+// followers (which exchange no Raft message) stays up, and a dead one is
+// seen within peerReadTimeout.
 const (
 	peerHelloBytes = 28
 	peerMagic      = "FSR1"
@@ -66,9 +70,11 @@ const (
 	// that stopped reading does not wedge its writer: the connection is
 	// closed and the frame reported dropped.
 	peerWriteTimeout = 5 * time.Second
-	// peerReadTimeout bounds the wait for the next frame. A leader sends
-	// heartbeats every tick (100 ms), so a silent connection is a dead one.
-	peerReadTimeout = 30 * time.Second
+	// peerReadTimeout bounds the wait for the next frame, and for each
+	// peerReadChunkBytes of a frame. With keepalives every
+	// peerKeepaliveInterval, a connection silent that long is dead.
+	peerReadTimeout       = 10 * time.Second
+	peerKeepaliveInterval = 1 * time.Second
 	// peerHelloTimeout bounds the handshake of a new connection.
 	peerHelloTimeout = 3 * time.Second
 	peerDialTimeout  = 1 * time.Second
@@ -115,6 +121,7 @@ type PeersConfig struct {
 
 // PeerStats counts what the transport did; read with atomic loads.
 type PeerStats struct {
+	// Frames carrying messages (keepalives count only in the bytes).
 	FramesSent, FramesReceived     atomic.Uint64
 	MessagesSent, MessagesReceived atomic.Uint64
 	BytesSent, BytesReceived       atomic.Uint64 // frame bytes, headers included
@@ -164,9 +171,8 @@ type peer struct {
 	dials bool // this node dials the peer (its id is higher)
 	queue chan Envelope
 
-	mu        sync.Mutex
-	conn      *peerConn // the live connection, nil while disconnected
-	connected bool      // a connection was installed once
+	conn      atomic.Pointer[peerConn] // the live connection, nil while disconnected
+	connected atomic.Bool              // a connection was installed once
 }
 
 // peerConn is one connection that completed its handshake. Only the peer's
@@ -351,21 +357,13 @@ func (ps *Peers) drop(to uint64, e Envelope) {
 	ps.cfg.Dropped(to, e)
 }
 
-func (p *peer) current() *peerConn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.conn
-}
+func (p *peer) current() *peerConn { return p.conn.Load() }
 
 // install makes c the peer's live connection and closes the one it
 // replaces. It reports whether the peer had been connected before.
 func (p *peer) install(c *peerConn) (again bool) {
-	p.mu.Lock()
-	old := p.conn
-	p.conn = c
-	again = p.connected
-	p.connected = true
-	p.mu.Unlock()
+	old := p.conn.Swap(c)
+	again = p.connected.Swap(true)
 	if old != nil {
 		old.close()
 	}
@@ -374,11 +372,7 @@ func (p *peer) install(c *peerConn) (again bool) {
 
 // uninstall forgets c if it is still the live connection.
 func (p *peer) uninstall(c *peerConn) {
-	p.mu.Lock()
-	if p.conn == c {
-		p.conn = nil
-	}
-	p.mu.Unlock()
+	p.conn.CompareAndSwap(c, nil)
 }
 
 // track registers a new connection so that Stop closes it; false (and the
@@ -447,7 +441,7 @@ func (ps *Peers) refuse(kind string, remote net.Addr, h peerHello, reason string
 		return
 	}
 	ps.log.Warn().Str("remote", remote.String()).Str("reason", reason).
-		Uint64("cluster", h.cluster).Uint64("want_cluster", ps.cfg.ClusterID).
+		Str("cluster", fmt.Sprintf("%016x", h.cluster)).Str("want_cluster", fmt.Sprintf("%016x", ps.cfg.ClusterID)).
 		Uint64("sender", h.sender).Uint64("receiver", h.receiver).
 		Msg("peers: handshake refused, connection closed (check the cluster file of both nodes)")
 }
@@ -620,7 +614,7 @@ func (ps *Peers) readLoop(p *peer, nc net.Conn, br *bufio.Reader) error {
 			return fmt.Errorf("%w: length %d", errPeerBadFrame, n)
 		}
 		var err error
-		if buf, err = readPeerPayload(br, buf, n); err != nil {
+		if buf, err = readPeerPayload(nc, br, buf, n); err != nil {
 			return err
 		}
 		if crc32.Checksum(buf, peerCastagnoli) != sum {
@@ -632,20 +626,24 @@ func (ps *Peers) readLoop(p *peer, nc net.Conn, br *bufio.Reader) error {
 			ps.stats.FramesRejected.Add(1)
 			return err
 		}
-		ps.stats.FramesReceived.Add(1)
-		ps.stats.MessagesReceived.Add(uint64(len(envs)))
 		ps.stats.BytesReceived.Add(uint64(8 + n))
-		ps.cfg.Deliver(p.id, envs)
+		if len(envs) > 0 { // else a keepalive
+			ps.stats.FramesReceived.Add(1)
+			ps.stats.MessagesReceived.Add(uint64(len(envs)))
+			ps.cfg.Deliver(p.id, envs)
+		}
 		if cap(buf) > peerReadBufferBytesKeep {
 			buf = nil
 		}
 	}
 }
 
-// readPeerPayload reads n bytes into buf, growing it only as the bytes arrive.
-func readPeerPayload(r io.Reader, buf []byte, n int) ([]byte, error) {
+// readPeerPayload reads n bytes into buf, growing it only as the bytes
+// arrive; each chunk has peerReadTimeout.
+func readPeerPayload(nc net.Conn, r io.Reader, buf []byte, n int) ([]byte, error) {
 	buf = buf[:0]
 	for len(buf) < n {
+		nc.SetReadDeadline(time.Now().Add(peerReadTimeout))
 		chunk := min(n-len(buf), peerReadChunkBytes)
 		if cap(buf)-len(buf) < chunk {
 			buf = append(buf[:cap(buf)], make([]byte, chunk)...)[:len(buf)]
@@ -694,19 +692,29 @@ func decodePeerFrame(b []byte) ([]Envelope, error) {
 // bytes, at most, plus the frame's count.
 const peerMessageOverheadMax = 3 * binary.MaxVarintLen64
 
-// writeLoop drains a peer's queue into frames on its live connection.
+// writeLoop drains a peer's queue into frames on its live connection, and
+// sends a keepalive when it had nothing to send for a keepalive interval.
 func (ps *Peers) writeLoop(p *peer) {
 	defer ps.wg.Done()
 	var (
 		batch []Envelope // the frame's envelopes, reported if it fails
 		body  []byte     // the frame's messages, after the count
 		carry *Envelope  // the message that did not fit the last frame
+		wrote bool       // a frame went since the last tick
 	)
+	ticker := time.NewTicker(peerKeepaliveInterval)
+	defer ticker.Stop()
 	for {
 		if carry == nil {
 			select {
 			case <-ps.stopc:
 				return
+			case <-ticker.C:
+				if !wrote {
+					ps.writeFrame(p, nil, nil)
+				}
+				wrote = false
+				continue
 			case e := <-p.queue:
 				carry = &e
 			}
@@ -752,6 +760,7 @@ func (ps *Peers) writeLoop(p *peer) {
 		}
 		if len(batch) > 0 {
 			ps.writeFrame(p, batch, body)
+			wrote = true
 		}
 		if cap(body) > peerReadBufferBytesKeep {
 			body = nil
@@ -760,8 +769,9 @@ func (ps *Peers) writeLoop(p *peer) {
 	}
 }
 
-// writeFrame writes one frame on the peer's live connection; without one,
-// or if the write fails, the frame's messages are reported dropped.
+// writeFrame writes one frame (a keepalive if batch is empty) on the
+// peer's live connection; without one, or if the write fails, the frame's
+// messages are reported dropped.
 func (ps *Peers) writeFrame(p *peer, batch []Envelope, body []byte) {
 	c := p.current()
 	if c == nil {
@@ -797,9 +807,11 @@ func (ps *Peers) writeFrame(p *peer, batch []Envelope, body []byte) {
 		}
 		return
 	}
-	ps.stats.FramesSent.Add(1)
-	ps.stats.MessagesSent.Add(uint64(len(batch)))
 	ps.stats.BytesSent.Add(uint64(8 + n))
+	if len(batch) > 0 {
+		ps.stats.FramesSent.Add(1)
+		ps.stats.MessagesSent.Add(uint64(len(batch)))
+	}
 }
 
 // sleep waits d or until Stop; false if stopped.
