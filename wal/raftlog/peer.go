@@ -70,6 +70,9 @@ const (
 	// that stopped reading does not wedge its writer: the connection is
 	// closed and the frame reported dropped.
 	peerWriteTimeout = 5 * time.Second
+	// A big frame (a snapshot) gets one more second per
+	// peerWriteBytesPerSecondMin bytes.
+	peerWriteBytesPerSecondMin = 4 << 20
 	// peerReadTimeout bounds the wait for the next frame, and for each
 	// peerReadChunkBytes of a frame. With keepalives every
 	// peerKeepaliveInterval, a connection silent that long is dead.
@@ -524,7 +527,10 @@ func (ps *Peers) dialLoop(p *peer) {
 			return
 		default:
 		}
-		if ps.dialOnce(p) {
+		// A connection that held for a while starts the backoff over; one
+		// that fails at once (a peer that keeps closing it) does not, so a
+		// flapping link redials at most about once per peerBackoffMax.
+		if ps.dialOnce(p) >= peerBackoffMax {
 			wait = 0
 		}
 		wait = min(max(2*wait, peerBackoffMin), peerBackoffMax)
@@ -535,23 +541,24 @@ func (ps *Peers) dialLoop(p *peer) {
 }
 
 // dialOnce dials p, does the handshake and reads the connection until it
-// fails; true if the handshake succeeded.
-func (ps *Peers) dialOnce(p *peer) bool {
+// fails; it returns how long the connection was live (0 if the handshake
+// failed).
+func (ps *Peers) dialOnce(p *peer) time.Duration {
 	d := net.Dialer{Timeout: peerDialTimeout}
 	nc, err := d.DialContext(ps.ctx, "tcp", p.addr)
 	if err != nil {
 		if ps.ctx.Err() == nil && ps.warnAllowed(fmt.Sprintf("dial:%d", p.id)) {
 			ps.log.Warn().Err(err).Uint64("peer", p.id).Str("addr", p.addr).Msg("peers: peer unreachable, retrying")
 		}
-		return false
+		return 0
 	}
 	if !ps.track(nc) {
-		return false
+		return 0
 	}
 	defer ps.untrack(nc)
 	nc.SetDeadline(time.Now().Add(peerHelloTimeout))
 	if _, err := nc.Write(appendPeerHello(nil, ps.cfg.ClusterID, ps.cfg.NodeID, p.id)); err != nil {
-		return false
+		return 0
 	}
 	br := bufio.NewReaderSize(nc, 64<<10)
 	h, err := readPeerHello(br)
@@ -563,20 +570,21 @@ func (ps *Peers) dialOnce(p *peer) bool {
 			ps.log.Warn().Err(err).Uint64("peer", p.id).Str("addr", p.addr).
 				Msg("peers: no hello from peer (it refused ours? check its log and the cluster file)")
 		}
-		return false
+		return 0
 	}
 	switch {
 	case h.cluster != ps.cfg.ClusterID:
 		ps.refuse("cluster", nc.RemoteAddr(), h, "another cluster id")
-		return false
+		return 0
 	case h.sender != p.id || h.receiver != ps.cfg.NodeID:
 		ps.refuse("identity", nc.RemoteAddr(), h, "another node answers at the peer's address")
-		return false
+		return 0
 	}
 	nc.SetDeadline(time.Time{})
 	ps.stats.Dials.Add(1)
+	start := time.Now()
 	ps.run(p, nc, br)
-	return true
+	return max(time.Since(start), 1)
 }
 
 // run installs a connection that completed its handshake and reads its
@@ -737,11 +745,13 @@ func (ps *Peers) writeLoop(p *peer) {
 				start := len(body)
 				body = binary.AppendUvarint(body, uint64(e.Partition))
 				body = binary.AppendUvarint(body, uint64(size))
+				protoStart := len(body)
 				var err error
 				body, err = proto.MarshalOptions{}.MarshalAppend(body, e.Msg)
-				if err != nil || len(body)-start > size+peerMessageOverheadMax {
-					// Cannot happen for a valid message; never send a
-					// frame whose lengths lie.
+				if err != nil || len(body)-protoStart != size {
+					// Cannot happen for a valid message that nobody
+					// changes meanwhile; never send a frame whose
+					// lengths lie.
 					ps.log.Error().Err(err).Uint64("peer", p.id).Msg("peers: message did not marshal, dropped")
 					body = body[:start]
 					ps.drop(p.id, e)
@@ -785,7 +795,7 @@ func (ps *Peers) writeFrame(p *peer, batch []Envelope, body []byte) {
 	n := len(count) + len(body)
 	binary.BigEndian.PutUint32(head[0:4], uint32(n))
 	binary.BigEndian.PutUint32(head[4:8], crc32.Update(crc32.Checksum(count, peerCastagnoli), peerCastagnoli, body))
-	c.nc.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+	c.nc.SetWriteDeadline(time.Now().Add(peerWriteTimeout + time.Duration(n/peerWriteBytesPerSecondMin)*time.Second))
 	_, err := c.bw.Write(head[:8+len(count)])
 	if err == nil {
 		_, err = c.bw.Write(body)

@@ -115,9 +115,13 @@ func peerTestMsg(from, to, seq uint64, dataBytes int) *raftpb.Message {
 		Commit: proto.Uint64(seq / 2),
 	}
 	if dataBytes > 0 {
+		// A pattern of seq and a counter, repeated by doubling copies.
 		data := make([]byte, dataBytes)
-		for i := range data {
+		for i := 0; i < min(251, dataBytes); i++ {
 			data[i] = byte(seq + uint64(i)*7)
+		}
+		for n := min(251, dataBytes); n < dataBytes; n *= 2 {
+			copy(data[n:], data[:n])
 		}
 		m.Entries = []*raftpb.Entry{{Term: proto.Uint64(3), Index: proto.Uint64(seq + 1), Data: data}}
 	}
@@ -193,7 +197,7 @@ func TestPeerExchange(t *testing.T) {
 				}
 				size := int(seq*37) % 2000
 				if seq == bigSeq {
-					size = 5 << 20 // more than a frame's batch: a frame of its own
+					size = peerBatchBytesMax + 4096 // beyond a frame's batch bound
 				}
 				e := Envelope{Partition: uint32(seq % 8), Msg: peerTestMsg(uint64(from), uint64(to), seq, size)}
 				sent[from][to] = append(sent[from][to], e)
