@@ -379,3 +379,8 @@ func (e *Engine) CheckInvariant() error {
 	}
 	return nil
 }
+
+// Fail makes the engine refuse every later command as if its journal had
+// failed with err (see journalFailed): a cluster node calls it on the live
+// engine of a partition it no longer leads, before it drops that engine.
+func (e *Engine) Fail(err error) { e.journalFailed(err) }
