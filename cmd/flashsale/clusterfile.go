@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -58,6 +59,9 @@ func loadClusterFile(path string) (*clusterFile, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cf); err != nil {
 		return nil, usageErrorf("--cluster %s: %v", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, usageErrorf("--cluster %s: data after the JSON object", path)
 	}
 	if err := cf.check(); err != nil {
 		return nil, usageErrorf("--cluster %s: %v", path, err)
