@@ -142,6 +142,7 @@ type partition struct {
 
 	applied   atomic.Uint64
 	committed atomic.Uint64
+	proposals uint64 // the loop's: entries proposed since the last rebalance
 	lead      atomic.Uint64
 	term      atomic.Uint64
 
@@ -432,20 +433,23 @@ func (n *Node) step(in inbound) {
 	}
 }
 
-// round proposes what waits, persists every Ready in one fsync, sends,
-// applies and advances.
+// round proposes what waits, then handles every partition's Ready with one
+// fsync for all of them. The fsync overlaps with the rest of the round:
+// messages that do not depend on it go out at once (a leader's appends and
+// heartbeats, in a Ready whose term and vote are already durable: Raft
+// thesis 10.2.1, the leader writes in parallel with its followers), and
+// committed entries are applied (and their callers answered) while it runs;
+// committed entries are durable on a majority already. Messages that must
+// wait (votes, a follower's acknowledgement of what it is writing) go after
+// the fsync, and Advance last.
 func (n *Node) round() error {
 	for _, p := range n.parts {
 		n.propose(p)
 	}
-	type ready struct {
-		p  *partition
-		rd raft.Ready
-	}
-	var rds []ready
+	var rds []partReady
 	for _, p := range n.parts {
 		if p.rn.HasReady() {
-			rds = append(rds, ready{p, p.rn.Ready()})
+			rds = append(rds, partReady{p: p, rd: p.rn.Ready()})
 		}
 	}
 	if len(rds) == 0 {
@@ -454,7 +458,10 @@ func (n *Node) round() error {
 	n.stats.Rounds.Add(1)
 	var recs [][]byte
 	walFirst := n.wlog.LastIndex() + 1
-	for _, r := range rds {
+	for i := range rds {
+		r := &rds[i]
+		r.early = r.p.rn.BasicStatus().RaftState == raft.StateLeader && raft.IsEmptySnap(r.rd.Snapshot) &&
+			!hardStateChanges(r.p.hardState, r.rd.HardState)
 		if !raft.IsEmptySnap(r.rd.Snapshot) {
 			if err := r.p.saveSnapshot(r.rd.Snapshot); err != nil {
 				return err
@@ -478,12 +485,14 @@ func (n *Node) round() error {
 			recs = append(recs, b)
 		}
 	}
+	persisted := make(chan error, 1)
 	if len(recs) > 0 {
-		if err := n.persist(recs); err != nil {
-			return err
-		}
+		n.wlog.Submit(recs, func(err error) { persisted <- err })
+	} else {
+		persisted <- nil
 	}
-	var out []Envelope
+	// Raft's MemoryStorage is the in-memory image of the log; raft reads
+	// its own unstable entries until Advance, so filling it now is safe.
 	for _, r := range rds {
 		p, rd := r.p, r.rd
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -503,24 +512,8 @@ func (n *Node) round() error {
 				return err
 			}
 		}
-		for _, m := range rd.Messages {
-			if m.GetType() == raftpb.MessageType_MsgSnap {
-				n.stats.SnapshotsSent.Add(1)
-			}
-			out = append(out, Envelope{Partition: p.id, Msg: m})
-		}
 	}
-	if len(out) > 0 {
-		n.stats.MessagesSent.Add(uint64(len(out)))
-		n.cfg.Send(out)
-		for _, e := range out {
-			if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
-				// The transport reports a snapshot it could not send as
-				// dropped; one it handed to the peer is taken as delivered.
-				n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
-			}
-		}
-	}
+	n.send(rds, true)
 	for _, r := range rds {
 		p, rd := r.p, r.rd
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -537,12 +530,67 @@ func (n *Node) round() error {
 		if rd.SoftState != nil {
 			n.softState(p, rd.SoftState)
 		}
-		p.rn.Advance(rd)
+	}
+	if err := <-persisted; err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		n.stats.Fsyncs.Add(1)
+	}
+	n.send(rds, false)
+	for _, r := range rds {
+		p := r.p
+		p.rn.Advance(r.rd)
 		n.watchLeadership(p)
 		n.completeReads(p)
 		n.maybeSnapshot(p, false)
 	}
 	return nil
+}
+
+// partReady is one partition's Ready in a round.
+type partReady struct {
+	p     *partition
+	rd    raft.Ready
+	early bool // its messages may go before the round's fsync
+}
+
+// send hands the messages of the Readys whose early flag is early to the
+// transport, in one call.
+func (n *Node) send(rds []partReady, early bool) {
+	var out []Envelope
+	for _, r := range rds {
+		if r.early != early {
+			continue
+		}
+		for _, m := range r.rd.Messages {
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				n.stats.SnapshotsSent.Add(1)
+			}
+			out = append(out, Envelope{Partition: r.p.id, Msg: m})
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	n.stats.MessagesSent.Add(uint64(len(out)))
+	n.cfg.Send(out)
+	for _, e := range out {
+		if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			// The transport reports a snapshot it could not send as
+			// dropped; one it handed to the peer is taken as delivered.
+			n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
+		}
+	}
+}
+
+// hardStateChanges reports whether next changes the term or the vote of
+// the durable prev: messages of that Ready wait for the fsync.
+func hardStateChanges(prev, next *raftpb.HardState) bool {
+	if next == nil || raft.IsEmptyHardState(next) {
+		return false
+	}
+	return prev == nil || prev.GetTerm() != next.GetTerm() || prev.GetVote() != next.GetVote()
 }
 
 // propose turns the partition's waiting submissions into entries and read
@@ -601,6 +649,7 @@ func (n *Node) propose(p *partition) {
 			return
 		}
 		n.stats.Proposals.Add(1)
+		p.proposals++
 		subs = subs[k:]
 	}
 }
@@ -910,7 +959,10 @@ func (n *Node) snapshotDone(r snapResult) {
 }
 
 // rebalance hands one partition to the least loaded voter when this node
-// leads more than its share, so that the load spreads over the nodes.
+// leads more than its share, so that the load spreads over the nodes. It
+// hands over the partition that proposed least since the last look: a
+// transfer fails the work in flight on it (503, retried by the client), so
+// the busiest partition of a sale in progress stays where it is.
 func (n *Node) rebalance() {
 	count := map[uint64]int{}
 	for _, id := range n.cfg.Nodes {
@@ -922,25 +974,34 @@ func (n *Node) rebalance() {
 		}
 	}
 	share := (len(n.parts) + len(n.cfg.Nodes) - 1) / len(n.cfg.Nodes)
+	defer func() {
+		for _, p := range n.parts {
+			p.proposals = 0
+		}
+	}()
 	if count[n.cfg.NodeID] <= share {
 		return
 	}
+	var pick *partition
+	var to uint64
 	for _, p := range n.parts {
 		st := p.rn.Status()
-		if st.RaftState != raft.StateLeader {
+		if st.RaftState != raft.StateLeader || (pick != nil && p.proposals >= pick.proposals) {
 			continue
 		}
 		var best uint64
 		for id, pr := range st.Progress {
-			if id != n.cfg.NodeID && pr.Match == st.GetCommit() && (best == 0 || count[id] < count[best]) {
+			if id != n.cfg.NodeID && pr.Match == st.GetCommit() && count[id] < share && (best == 0 || count[id] < count[best]) {
 				best = id
 			}
 		}
-		if best != 0 && count[best] < share {
-			n.log.Info().Uint32("partition", p.id).Uint64("to", best).Msg("handing the leadership over to spread the load")
-			p.rn.TransferLeader(best)
-			n.notify()
-			return
+		if best != 0 {
+			pick, to = p, best
 		}
+	}
+	if pick != nil {
+		n.log.Info().Uint32("partition", pick.id).Uint64("to", to).Msg("handing the leadership over to spread the load")
+		pick.rn.TransferLeader(to)
+		n.notify()
 	}
 }
