@@ -36,6 +36,9 @@ const (
 	// waited that long: Raft dropped it, or the leadership is gone without
 	// the loop seeing it yet. Its callers get 503 unavailable.
 	proposalTimeout = 1500 * time.Millisecond
+	// defaultReadTimeout bounds a read barrier: like proposalTimeout, well
+	// within the 2 s in which a client must hear 503 without a leader.
+	defaultReadTimeout = 1500 * time.Millisecond
 	// rebalanceInterval is how often a node that leads more than its share
 	// of partitions hands one over.
 	rebalanceInterval = 3 * time.Second
@@ -79,6 +82,8 @@ type Config struct {
 	// memory behind its snapshot, so that a follower a little behind gets
 	// entries rather than a whole snapshot.
 	CompactKeepEntries uint64
+	// ReadTimeout bounds ReadBarrier's wait (default 1.5 s).
+	ReadTimeout time.Duration
 	// DiskCompactRecords is the node log's length from which its front,
 	// once every partition has it in a snapshot, is cut.
 	DiskCompactRecords uint64
@@ -156,15 +161,27 @@ type partition struct {
 	journal   *Journal   // this node leads (or is becoming the leader of) the partition
 	lastLead  uint64
 
-	readMu      sync.Mutex
-	readWaiting []*readWaiter // ReadBarrier callers not yet asked for
-	readAsked   map[uint64][]*readWaiter
-	readKnown   []*readWaiter // their index is known; waiting for applied
+	// ReadBarrier callers wait in groups: every caller that arrives before
+	// the loop asks the leader joins readNext, and one ReadIndex request
+	// answers them all.
+	readMu    sync.Mutex
+	readNext  *readGroup            // joined by new callers; not asked yet
+	readAsked map[uint64]*readGroup // asked; the index is not known yet
+	readKnown []*readGroup          // the index is known; waiting for applied
 }
 
-type readWaiter struct {
+type readGroup struct {
+	done  chan struct{} // closed once err is set
+	err   error         // nil: applied reached index
 	index uint64
-	done  chan struct{}
+	asked time.Time
+}
+
+func newReadGroup() *readGroup { return &readGroup{done: make(chan struct{})} }
+
+func (g *readGroup) finish(err error) {
+	g.err = err
+	close(g.done)
 }
 
 // Open loads the node's log and snapshots and builds every partition's
@@ -184,6 +201,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = defaultSnapshotEntries
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = defaultReadTimeout
 	}
 	if cfg.DiskCompactRecords == 0 {
 		cfg.DiskCompactRecords = defaultDiskCompactRecords
@@ -218,7 +238,7 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) openPartition(id uint32, d *diskPartition) (*partition, error) {
 	p := &partition{id: id, ms: raft.NewMemoryStorage(), m: n.cfg.Machine(int(id)), snapDir: snapDir(n.cfg.Dir, id),
-		readAsked: map[uint64][]*readWaiter{}}
+		readAsked: map[uint64]*readGroup{}, readNext: newReadGroup()}
 	p.m.Reset()
 	fresh := d.snap == nil && d.hard == nil && len(d.ents) == 0
 	if d.snap != nil {
@@ -342,24 +362,43 @@ func (n *Node) Partitions() int { return len(n.parts) }
 // ReadBarrier waits until partition p's replica here reflects everything
 // committed before the call (a ReadIndex round with the leader, then the
 // apply of up to that index), so that a read after it is linearizable. It
-// returns ErrUnavailable when that does not happen within timeout.
-func (n *Node) ReadBarrier(p int, timeout time.Duration) error {
+// returns ErrUnavailable when that does not happen within the node's
+// readTimeout (no leader, no majority). Concurrent callers share one
+// ReadIndex request.
+func (n *Node) ReadBarrier(p int) error {
 	pt := n.parts[p]
-	w := &readWaiter{done: make(chan struct{})}
 	pt.readMu.Lock()
-	pt.readWaiting = append(pt.readWaiting, w)
+	g := pt.readNext
 	pt.readMu.Unlock()
 	n.notify()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
-	case <-w.done:
-		return nil
-	case <-t.C:
-		return ErrUnavailable
+	case <-g.done:
+		return g.err
 	case <-n.stop:
 		return ErrUnavailable
 	}
+}
+
+// ReadBarrierAll is ReadBarrier for every partition at once.
+func (n *Node) ReadBarrierAll() error {
+	groups := make([]*readGroup, len(n.parts))
+	for i, pt := range n.parts {
+		pt.readMu.Lock()
+		groups[i] = pt.readNext
+		pt.readMu.Unlock()
+	}
+	n.notify()
+	for _, g := range groups {
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return g.err
+			}
+		case <-n.stop:
+			return ErrUnavailable
+		}
+	}
+	return nil
 }
 
 func (n *Node) run() {
@@ -377,6 +416,7 @@ func (n *Node) run() {
 				p.rn.Tick()
 			}
 			n.checkStuck()
+			n.expireReads(time.Now())
 		case <-rebalance.C:
 			n.rebalance()
 		case in := <-n.recvc:
@@ -835,17 +875,22 @@ func readCtx(partition uint32, id uint64) []byte {
 // arrived since the last round.
 func (n *Node) askReads(p *partition) {
 	p.readMu.Lock()
-	w := p.readWaiting
-	p.readWaiting = nil
-	if len(w) > 0 {
-		id := n.readSeq.Add(1)
-		p.readAsked[id] = w
+	g := p.readNext
+	if len(p.readAsked) > 0 && len(p.readAsked) >= readGroupsAskedMax {
 		p.readMu.Unlock()
-		p.rn.ReadIndex(readCtx(p.id, id))
-		return
+		return // the leader is slow to answer: let callers gather
 	}
+	p.readNext = newReadGroup()
+	id := n.readSeq.Add(1)
+	g.asked = time.Now()
+	p.readAsked[id] = g
 	p.readMu.Unlock()
+	p.rn.ReadIndex(readCtx(p.id, id))
 }
+
+// readGroupsAskedMax bounds the ReadIndex requests of one partition in
+// flight.
+const readGroupsAskedMax = 64
 
 func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 	if len(rs.RequestCtx) != 12 {
@@ -856,35 +901,55 @@ func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 		return
 	}
 	p.readMu.Lock()
-	ws := p.readAsked[id]
-	delete(p.readAsked, id)
-	for _, w := range ws {
-		w.index = rs.Index
+	if g := p.readAsked[id]; g != nil {
+		delete(p.readAsked, id)
+		g.index = rs.Index
+		p.readKnown = append(p.readKnown, g)
 	}
-	p.readKnown = append(p.readKnown, ws...)
 	p.readMu.Unlock()
 }
 
-// completeReads releases the ReadBarrier callers whose index is applied,
-// and forgets requests the leader never answered (their callers timed out).
+// completeReads releases the ReadBarrier callers whose index is applied.
 func (n *Node) completeReads(p *partition) {
 	applied := p.applied.Load()
 	p.readMu.Lock()
 	kept := p.readKnown[:0]
-	for _, w := range p.readKnown {
-		if w.index <= applied {
-			close(w.done)
+	for _, g := range p.readKnown {
+		if g.index <= applied {
+			g.finish(nil)
 		} else {
-			kept = append(kept, w)
+			kept = append(kept, g)
 		}
 	}
 	p.readKnown = kept
-	if len(p.readAsked) > 1024 {
-		p.readAsked = map[uint64][]*readWaiter{}
-	}
 	p.readMu.Unlock()
 	if j := p.journal; j != nil && j.promoted {
 		j.advance(0, applied)
+	}
+}
+
+// expireReads fails the read groups asked longer than readTimeout ago: the
+// leader did not answer (there is none, or it lost its majority), or this
+// node did not apply up to the index in time.
+func (n *Node) expireReads(now time.Time) {
+	for _, p := range n.parts {
+		p.readMu.Lock()
+		for id, g := range p.readAsked {
+			if now.Sub(g.asked) > n.cfg.ReadTimeout {
+				delete(p.readAsked, id)
+				g.finish(ErrUnavailable)
+			}
+		}
+		kept := p.readKnown[:0]
+		for _, g := range p.readKnown {
+			if now.Sub(g.asked) > n.cfg.ReadTimeout {
+				g.finish(ErrUnavailable)
+			} else {
+				kept = append(kept, g)
+			}
+		}
+		p.readKnown = kept
+		p.readMu.Unlock()
 	}
 }
 
