@@ -171,10 +171,11 @@ type partition struct {
 }
 
 type readGroup struct {
-	done  chan struct{} // closed once err is set
-	err   error         // nil: applied reached index
-	index uint64
-	asked time.Time
+	waiters int           // readMu's: callers that joined
+	done    chan struct{} // closed once err is set
+	err     error         // nil: applied reached index
+	index   uint64
+	asked   time.Time
 }
 
 func newReadGroup() *readGroup { return &readGroup{done: make(chan struct{})} }
@@ -369,6 +370,7 @@ func (n *Node) ReadBarrier(p int) error {
 	pt := n.parts[p]
 	pt.readMu.Lock()
 	g := pt.readNext
+	g.waiters++
 	pt.readMu.Unlock()
 	n.notify()
 	select {
@@ -385,6 +387,7 @@ func (n *Node) ReadBarrierAll() error {
 	for i, pt := range n.parts {
 		pt.readMu.Lock()
 		groups[i] = pt.readNext
+		groups[i].waiters++
 		pt.readMu.Unlock()
 	}
 	n.notify()
@@ -876,7 +879,7 @@ func readCtx(partition uint32, id uint64) []byte {
 func (n *Node) askReads(p *partition) {
 	p.readMu.Lock()
 	g := p.readNext
-	if len(p.readAsked) > 0 && len(p.readAsked) >= readGroupsAskedMax {
+	if g.waiters == 0 || len(p.readAsked) >= readGroupsAskedMax {
 		p.readMu.Unlock()
 		return // the leader is slow to answer: let callers gather
 	}
