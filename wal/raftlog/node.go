@@ -574,8 +574,19 @@ func (n *Node) round() error {
 			n.softState(p, rd.SoftState)
 		}
 	}
-	if err := <-persisted; err != nil {
-		return err
+	// Messages that arrive meanwhile are stepped now (as raft's own node
+	// loop does between Ready and Advance): the acknowledgements of the
+	// followers then commit in the Ready right after this one.
+	for waiting := true; waiting; {
+		select {
+		case err := <-persisted:
+			if err != nil {
+				return err
+			}
+			waiting = false
+		case in := <-n.recvc:
+			n.step(in)
+		}
 	}
 	if len(recs) > 0 {
 		n.stats.Fsyncs.Add(1)
