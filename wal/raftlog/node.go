@@ -29,6 +29,10 @@ const (
 	// entryBytesMax bounds one proposal: submissions beyond it go into the
 	// next entry of the same round.
 	entryBytesMax = 1 << 20
+	// uncommittedBytesMax bounds a leader's entries not yet committed;
+	// beyond it raft drops proposals (the journal fails them: 503), which
+	// is the back-pressure of a disk or a majority that cannot keep up.
+	uncommittedBytesMax = 64 << 20
 	// inboundBatchesMax bounds the received message batches waiting for the
 	// loop; beyond it a batch is dropped, and Raft resends.
 	inboundBatchesMax = 4096
@@ -111,6 +115,12 @@ type Node struct {
 	stats Stats
 
 	readSeq atomic.Uint64
+
+	// Appends the wal has made durable, with the responses that waited for
+	// them (see round); filled by the committer, drained by the loop.
+	appendMu   sync.Mutex
+	appendDone []Envelope
+	appendErr  error
 }
 
 // Stats counts what a Node did; read with atomic loads.
@@ -269,8 +279,9 @@ func (n *Node) openPartition(id uint32, d *diskPartition) (*partition, error) {
 	rc := &raft.Config{
 		ID: n.cfg.NodeID, ElectionTick: n.cfg.ElectionTicks, HeartbeatTick: n.cfg.HeartbeatTicks,
 		Storage: p.ms, Applied: p.applied.Load(),
-		MaxSizePerMsg: entryBytesMax, MaxInflightMsgs: 256, MaxUncommittedEntriesSize: 1 << 30,
-		CheckQuorum: true, PreVote: true, ReadOnlyOption: raft.ReadOnlySafe,
+		MaxSizePerMsg: entryBytesMax, MaxInflightMsgs: 256, MaxUncommittedEntriesSize: uncommittedBytesMax,
+		AsyncStorageWrites: true,
+		CheckQuorum:        true, PreVote: true, ReadOnlyOption: raft.ReadOnlySafe,
 		Logger: raftLogger{n.log.With().Uint32("partition", id).Logger()},
 	}
 	rn, err := raft.NewRawNode(rc)
@@ -437,7 +448,11 @@ func (n *Node) run() {
 			}
 			break
 		}
-		if err := n.round(); err != nil {
+		err := n.deliverAppended()
+		if err == nil {
+			err = n.round()
+		}
+		if err != nil {
 			n.log.Error().Err(err).Msg("raft log failed; the node stops serving")
 			for _, p := range n.parts {
 				if p.journal != nil {
@@ -476,96 +491,57 @@ func (n *Node) step(in inbound) {
 	}
 }
 
-// round proposes what waits, then handles every partition's Ready with one
-// fsync for all of them. The fsync overlaps with the rest of the round:
-// messages that do not depend on it go out at once (a leader's appends and
-// heartbeats, in a Ready whose term and vote are already durable: Raft
-// thesis 10.2.1, the leader writes in parallel with its followers), and
-// committed entries are applied (and their callers answered) while it runs;
-// committed entries are durable on a majority already. Messages that must
-// wait (votes, a follower's acknowledgement of what it is writing) go after
-// the fsync, and Advance last.
+// round proposes what waits and handles every partition's Ready, with
+// raft's asynchronous storage writes: the log appends of all partitions go
+// to the node's wal in one submission, which its committer batches with
+// the submissions still queued behind an fsync in progress, and the loop
+// goes on without waiting. What Raft says must wait for the append (a
+// follower's acknowledgement, a vote, the leader's own acknowledgement of
+// its entries) is delivered when the fsync returns (appended). Messages
+// to peers that need nothing durable go at once; committed entries are
+// applied at once (they are durable on a majority already).
 func (n *Node) round() error {
 	for _, p := range n.parts {
 		n.propose(p)
 	}
-	var rds []partReady
-	for _, p := range n.parts {
-		if p.rn.HasReady() {
-			rds = append(rds, partReady{p: p, rd: p.rn.Ready()})
-		}
-	}
-	if len(rds) == 0 {
-		return nil
-	}
-	n.stats.Rounds.Add(1)
 	var recs [][]byte
+	var after []Envelope // responses due once recs are durable
+	var out []Envelope
 	walFirst := n.wlog.LastIndex() + 1
-	for i := range rds {
-		r := &rds[i]
-		r.early = r.p.rn.BasicStatus().RaftState == raft.StateLeader && raft.IsEmptySnap(r.rd.Snapshot) &&
-			!hardStateChanges(r.p.hardState, r.rd.HardState)
-		if !raft.IsEmptySnap(r.rd.Snapshot) {
-			if err := r.p.saveSnapshot(r.rd.Snapshot); err != nil {
-				return err
+	touched := false
+	for _, p := range n.parts {
+		if !p.rn.HasReady() {
+			continue
+		}
+		touched = true
+		rd := p.rn.Ready()
+		var applies []*raftpb.Message
+		for _, m := range rd.Messages {
+			switch m.GetTo() {
+			case raft.LocalAppendThread:
+				var err error
+				if recs, err = n.storeAppend(p, m, recs, walFirst); err != nil {
+					return err
+				}
+				for _, r := range m.GetResponses() {
+					after = append(after, Envelope{Partition: p.id, Msg: r})
+				}
+			case raft.LocalApplyThread:
+				applies = append(applies, m)
+			default:
+				if m.GetType() == raftpb.MessageType_MsgSnap {
+					n.stats.SnapshotsSent.Add(1)
+				}
+				out = append(out, Envelope{Partition: p.id, Msg: m})
 			}
 		}
-		if k := len(r.rd.Entries); k > 0 {
-			r.p.marks = append(r.p.marks, diskMark{raftLast: r.rd.Entries[k-1].GetIndex(), walFirst: walFirst})
-		}
-		for _, e := range r.rd.Entries {
-			b, err := appendDiskRecord(nil, diskEntry, r.p.id, e)
-			if err != nil {
+		for _, m := range applies {
+			if err := n.apply(p, m.GetEntries()); err != nil {
 				return err
 			}
-			recs = append(recs, b)
-		}
-		if r.rd.HardState != nil && !raft.IsEmptyHardState(r.rd.HardState) {
-			b, err := appendDiskRecord(nil, diskHardState, r.p.id, r.rd.HardState)
-			if err != nil {
-				return err
+			for _, r := range m.GetResponses() {
+				_ = p.rn.Step(r)
 			}
-			recs = append(recs, b)
-		}
-	}
-	persisted := make(chan error, 1)
-	if len(recs) > 0 {
-		n.wlog.Submit(recs, func(err error) { persisted <- err })
-	} else {
-		persisted <- nil
-	}
-	// Raft's MemoryStorage is the in-memory image of the log; raft reads
-	// its own unstable entries until Advance, so filling it now is safe.
-	for _, r := range rds {
-		p, rd := r.p, r.rd
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			if err := p.ms.ApplySnapshot(rd.Snapshot); err != nil {
-				return err
-			}
-		}
-		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
-			if err := p.ms.SetHardState(rd.HardState); err != nil {
-				return err
-			}
-			p.hardState = rd.HardState
-			p.committed.Store(rd.HardState.GetCommit())
-		}
-		if len(rd.Entries) > 0 {
-			if err := p.ms.Append(rd.Entries); err != nil {
-				return err
-			}
-		}
-	}
-	n.send(rds, true)
-	for _, r := range rds {
-		p, rd := r.p, r.rd
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			if err := n.installSnapshot(p, rd.Snapshot); err != nil {
-				return err
-			}
-		}
-		if err := n.apply(p, rd.CommittedEntries); err != nil {
-			return err
 		}
 		for _, rs := range rd.ReadStates {
 			n.readReturned(p, rs)
@@ -574,27 +550,16 @@ func (n *Node) round() error {
 			n.softState(p, rd.SoftState)
 		}
 	}
-	// Messages that arrive meanwhile are stepped now (as raft's own node
-	// loop does between Ready and Advance): the acknowledgements of the
-	// followers then commit in the Ready right after this one.
-	for waiting := true; waiting; {
-		select {
-		case err := <-persisted:
-			if err != nil {
-				return err
-			}
-			waiting = false
-		case in := <-n.recvc:
-			n.step(in)
-		}
+	if !touched {
+		return nil
 	}
-	if len(recs) > 0 {
-		n.stats.Fsyncs.Add(1)
+	n.stats.Rounds.Add(1)
+	n.sendEnvelopes(out)
+	if len(recs) > 0 || len(after) > 0 {
+		withRecords := len(recs) > 0
+		n.wlog.Submit(recs, func(err error) { n.appended(after, withRecords, err) })
 	}
-	n.send(rds, false)
-	for _, r := range rds {
-		p := r.p
-		p.rn.Advance(r.rd)
+	for _, p := range n.parts {
 		n.watchLeadership(p)
 		n.completeReads(p)
 		n.maybeSnapshot(p, false)
@@ -602,28 +567,94 @@ func (n *Node) round() error {
 	return nil
 }
 
-// partReady is one partition's Ready in a round.
-type partReady struct {
-	p     *partition
-	rd    raft.Ready
-	early bool // its messages may go before the round's fsync
-}
-
-// send hands the messages of the Readys whose early flag is early to the
-// transport, in one call.
-func (n *Node) send(rds []partReady, early bool) {
-	var out []Envelope
-	for _, r := range rds {
-		if r.early != early {
-			continue
+// storeAppend turns a MsgStorageAppend of p into disk records (entries,
+// then the HardState it carries), saves its snapshot, and fills raft's
+// MemoryStorage, the in-memory image of the log (raft reads its own
+// unstable entries until it hears they are durable, so filling it before
+// the fsync is safe).
+func (n *Node) storeAppend(p *partition, m *raftpb.Message, recs [][]byte, walFirst uint64) ([][]byte, error) {
+	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
+		if err := p.saveSnapshot(snap); err != nil {
+			return recs, err
 		}
-		for _, m := range r.rd.Messages {
-			if m.GetType() == raftpb.MessageType_MsgSnap {
-				n.stats.SnapshotsSent.Add(1)
-			}
-			out = append(out, Envelope{Partition: r.p.id, Msg: m})
+		if err := p.ms.ApplySnapshot(snap); err != nil {
+			return recs, err
+		}
+		if err := n.installSnapshot(p, snap); err != nil {
+			return recs, err
 		}
 	}
+	ents := m.GetEntries()
+	if k := len(ents); k > 0 {
+		p.marks = append(p.marks, diskMark{raftLast: ents[k-1].GetIndex(), walFirst: walFirst})
+		for _, e := range ents {
+			b, err := appendDiskRecord(nil, diskEntry, p.id, e)
+			if err != nil {
+				return recs, err
+			}
+			recs = append(recs, b)
+		}
+		if err := p.ms.Append(ents); err != nil {
+			return recs, err
+		}
+	}
+	if m.Term != nil || m.Vote != nil || m.Commit != nil {
+		hs := &raftpb.HardState{Term: proto.Uint64(m.GetTerm()), Vote: proto.Uint64(m.GetVote()), Commit: proto.Uint64(m.GetCommit())}
+		b, err := appendDiskRecord(nil, diskHardState, p.id, hs)
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, b)
+		if err := p.ms.SetHardState(hs); err != nil {
+			return recs, err
+		}
+		p.hardState = hs
+		p.committed.Store(hs.GetCommit())
+	}
+	return recs, nil
+}
+
+// appended runs on the wal's committer once a round's records are durable
+// (or could not be): it hands the responses that waited for them to the
+// loop. It must not block.
+func (n *Node) appended(resps []Envelope, withRecords bool, err error) {
+	n.appendMu.Lock()
+	if err != nil && n.appendErr == nil {
+		n.appendErr = err
+	}
+	n.appendDone = append(n.appendDone, resps...)
+	n.appendMu.Unlock()
+	if err == nil && withRecords {
+		n.stats.Fsyncs.Add(1)
+	}
+	n.notify()
+}
+
+// deliverAppended steps (or sends) the responses whose appends are
+// durable, in the order raft produced them.
+func (n *Node) deliverAppended() error {
+	n.appendMu.Lock()
+	resps, err := n.appendDone, n.appendErr
+	n.appendDone = nil
+	n.appendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	var out []Envelope
+	for _, e := range resps {
+		if e.Msg.GetTo() != n.cfg.NodeID {
+			out = append(out, e)
+			continue
+		}
+		// An error is a response for a term that is over: raft's to ignore.
+		_ = n.parts[e.Partition].rn.Step(e.Msg)
+	}
+	n.sendEnvelopes(out)
+	return nil
+}
+
+// sendEnvelopes hands messages to the transport, in one call.
+func (n *Node) sendEnvelopes(out []Envelope) {
 	if len(out) == 0 {
 		return
 	}
@@ -636,15 +667,6 @@ func (n *Node) send(rds []partReady, early bool) {
 			n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
 		}
 	}
-}
-
-// hardStateChanges reports whether next changes the term or the vote of
-// the durable prev: messages of that Ready wait for the fsync.
-func hardStateChanges(prev, next *raftpb.HardState) bool {
-	if next == nil || raft.IsEmptyHardState(next) {
-		return false
-	}
-	return prev == nil || prev.GetTerm() != next.GetTerm() || prev.GetVote() != next.GetVote()
 }
 
 // propose turns the partition's waiting submissions into entries and read
