@@ -45,6 +45,9 @@ type Options struct {
 	ExtraFlags []string
 	// ReadyTimeout bounds Start's wait; default DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Bin is the binary each node runs; default cmd/flashsale, built by
+	// serverproc.Build. The harness's own tests give a stand-in.
+	Bin string
 }
 
 // File is the cluster file's shape, as API.md's "Cluster mode" gives it.
@@ -137,7 +140,10 @@ func Start(t testing.TB, opt Options) *Cluster {
 	if opt.ReadyTimeout == 0 {
 		opt.ReadyTimeout = DefaultReadyTimeout
 	}
-	c := &Cluster{t: t, bin: serverproc.Build(t), dir: t.TempDir(), partitions: opt.Partitions, opt: opt,
+	if opt.Bin == "" {
+		opt.Bin = serverproc.Build(t)
+	}
+	c := &Cluster{t: t, bin: opt.Bin, dir: t.TempDir(), partitions: opt.Partitions, opt: opt,
 		links: map[[2]int]*Proxy{},
 		hc:    &http.Client{Timeout: probeTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	t.Cleanup(c.hc.CloseIdleConnections)
