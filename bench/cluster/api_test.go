@@ -129,12 +129,15 @@ func TestForwardedAnswerIsByteIdentical(t *testing.T) {
 			{"POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":%d}`, product.ID, product.MaxPerHold+1)},
 		}
 		for _, rq := range requests {
-			want, err := cl.do(c.URL(leader), rq.method, rq.path, rq.body, "")
+			send := func(id int) func() (reply, error) {
+				return func() (reply, error) { return cl.do(c.URL(id), rq.method, rq.path, rq.body, "") }
+			}
+			want, err := retryUnavailable(5*time.Second, send(leader))
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, f := range followers {
-				got, err := cl.do(c.URL(f), rq.method, rq.path, rq.body, "")
+				got, err := retryUnavailable(5*time.Second, send(f))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,10 +148,7 @@ func TestForwardedAnswerIsByteIdentical(t *testing.T) {
 			}
 		}
 		key := fmt.Sprintf("forwarded-%d", p)
-		_, first, err := cl.hold(c.URL(followers[0]), product.ID, 1, key)
-		if err != nil || first.status != http.StatusCreated {
-			t.Fatalf("keyed hold through follower node %d: %v %v", followers[0], first, err)
-		}
+		_, first := mustHold(t, cl, c.URL(followers[0]), product.ID, 1, key)
 		for _, id := range []int{leader, followers[1], followers[0]} {
 			_, again, err := cl.hold(c.URL(id), product.ID, 1, key)
 			if err != nil || again.status != first.status || !bytes.Equal(again.body, first.body) || !again.replayed {
@@ -172,14 +172,8 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 	if leader == 0 {
 		t.Fatalf("partition %d has no leader", p)
 	}
-	h, first, err := cl.hold(c.URL(leader), product.ID, 2, "failover-hold")
-	if err != nil || first.status != http.StatusCreated {
-		t.Fatalf("keyed hold: %v %v", first, err)
-	}
-	before, err := cl.product(c.URL(leader), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, first := mustHold(t, cl, c.URL(leader), product.ID, 2, "failover-hold")
+	before := mustProduct(t, cl, c.URL(leader), product.ID)
 	c.Kill9(leader)
 	other := without(c.IDs(), leader)[0]
 	again, err := retryUnavailable(5*time.Second, func() (reply, error) {
@@ -190,28 +184,20 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 		t.Errorf("keyed hold after kill -9 of leader node %d, through node %d: %v (replayed %v) %v; want %v replayed",
 			leader, other, again, again.replayed, err, first)
 	}
-	after, err := cl.product(c.URL(other), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after != before {
+	if after := mustProduct(t, cl, c.URL(other), product.ID); after != before {
 		t.Errorf("product %d was %+v after the hold, %+v after its replay across the failover", product.ID, before, after)
 	}
 	c.Restart(leader)
 
-	o, r, err := cl.order(c.URL(other), h.HoldToken)
-	if err != nil || r.status != http.StatusCreated {
-		t.Fatalf("order for hold %s: %v %v", h.HoldToken, r, err)
-	}
+	o, _ := mustOrder(t, cl, c.URL(other), h.HoldToken)
 	body := webhookBody(o.OrderID, true)
-	paid, err := cl.do(c.URL(other), "POST", "/api/payments/webhook", body, "failover-pay")
+	paid, err := retryUnavailable(5*time.Second, func() (reply, error) {
+		return cl.do(c.URL(other), "POST", "/api/payments/webhook", body, "failover-pay")
+	})
 	if err != nil || paid.status != http.StatusOK {
 		t.Fatalf("webhook %s: %v %v", body, paid, err)
 	}
-	sold, err := cl.product(c.URL(other), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sold := mustProduct(t, cl, c.URL(other), product.ID)
 	op := int(o.OrderID % int64(c.Partitions()))
 	orderLeader := c.Leader(op)
 	c.Kill9(orderLeader)
@@ -223,11 +209,7 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 		t.Errorf("webhook replay after kill -9 of node %d (leader of partition %d), through node %d: %v (replayed %v) %v; want %v replayed",
 			orderLeader, op, via, replay, replay.replayed, err, paid)
 	}
-	now, err := cl.product(c.URL(via), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if now != sold || sold.SoldStock != before.SoldStock+2 {
+	if now := mustProduct(t, cl, c.URL(via), product.ID); now != sold || sold.SoldStock != before.SoldStock+2 {
 		t.Errorf("product %d: %+v before the hold's order was paid, %+v after, %+v after the replay", product.ID, before, sold, now)
 	}
 	c.Restart(orderLeader)
@@ -245,14 +227,8 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 	cl := newClient(t, requestTimeout)
 	product := productIn(c, 2)
 	parts := int64(c.Partitions())
-	h, r, err := cl.hold(c.URL(1), product.ID, 1, "")
-	if err != nil || r.status != http.StatusCreated {
-		t.Fatalf("hold: %v %v", r, err)
-	}
-	o1, r, err := cl.order(c.URL(2), h.HoldToken)
-	if err != nil || r.status != http.StatusCreated {
-		t.Fatalf("order: %v %v", r, err)
-	}
+	h, _ := mustHold(t, cl, c.URL(1), product.ID, 1, "")
+	o1, _ := mustOrder(t, cl, c.URL(2), h.HoldToken)
 	if o1.OrderID%parts != product.ID%parts {
 		t.Fatalf("order %d of product %d is not in the product's partition (mod %d)", o1.OrderID, product.ID, parts)
 	}
@@ -260,7 +236,9 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 	for k := int64(1); k <= ahead; k++ {
 		id := o1.OrderID + k*parts
 		node := 1 + int(k)%3
-		r, err := cl.do(c.URL(node), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
+		r, err := retryUnavailable(5*time.Second, func() (reply, error) {
+			return cl.do(c.URL(node), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
+		})
 		var a webhookJSON
 		if err == nil {
 			err = json.Unmarshal(r.body, &a)
@@ -270,19 +248,13 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 		}
 		queued[id] = r
 	}
-	before, err := cl.product(c.URL(3), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := mustProduct(t, cl, c.URL(3), product.ID)
 	hits := 0
 	for i := 0; i < ahead; i++ {
-		h, r, err := cl.hold(c.URL(1+i%3), product.ID, 1, "")
-		if err != nil || r.status != http.StatusCreated {
-			t.Fatalf("hold: %v %v", r, err)
-		}
-		o, r, err := cl.order(c.URL(1+(i+1)%3), h.HoldToken)
-		if err != nil || r.status != http.StatusCreated {
-			t.Fatalf("order: %v %v", r, err)
+		h, _ := mustHold(t, cl, c.URL(1+i%3), product.ID, 1, "")
+		o, r := mustOrder(t, cl, c.URL(1+(i+1)%3), h.HoldToken)
+		if r.status != http.StatusCreated {
+			t.Fatalf("first POST /api/orders for a new hold: %v, want 201", r)
 		}
 		if _, ok := queued[o.OrderID]; !ok {
 			t.Logf("order %d: no webhook was queued for it", o.OrderID)
@@ -310,11 +282,7 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 		t.Fatalf("none of %d new orders of product %d got one of the ids %d+k*%d (k=1..%d) that webhooks were queued for; cannot check the queue",
 			ahead, product.ID, o1.OrderID, parts, ahead)
 	}
-	after, err := cl.product(c.URL(2), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.SoldStock != before.SoldStock+int64(hits) {
+	if after := mustProduct(t, cl, c.URL(2), product.ID); after.SoldStock != before.SoldStock+int64(hits) {
 		t.Errorf("product %d: sold_stock %d before, %d after %d orders paid by queued webhooks", product.ID, before.SoldStock, after.SoldStock, hits)
 	}
 	for id, first := range queued {

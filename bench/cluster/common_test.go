@@ -310,3 +310,54 @@ func replaceFlag(flags []string, name, value string) []string {
 	}
 	return append(out, name, value)
 }
+
+// mustHold posts a hold through base, retrying 503s for a few seconds
+// (a leader may be changing), and fails the test unless it gets a 201.
+func mustHold(t *testing.T, cl *client, base string, product, qty int64, key string) (holdJSON, reply) {
+	t.Helper()
+	var h holdJSON
+	r, err := retryUnavailable(5*time.Second, func() (reply, error) {
+		var r reply
+		var err error
+		h, r, err = cl.hold(base, product, qty, key)
+		return r, err
+	})
+	if err != nil || r.status != http.StatusCreated {
+		t.Fatalf("POST /api/holds {product_id:%d, qty:%d} (key %q) through %s: %v %v; want 201", product, qty, key, base, r, err)
+	}
+	return h, r
+}
+
+// mustOrder orders a hold through base like mustHold; a retry of an order
+// is safe (a hold makes one order), and 200 or 201 are accepted.
+func mustOrder(t *testing.T, cl *client, base, token string) (orderJSON, reply) {
+	t.Helper()
+	var o orderJSON
+	r, err := retryUnavailable(5*time.Second, func() (reply, error) {
+		var r reply
+		var err error
+		o, r, err = cl.order(base, token)
+		return r, err
+	})
+	if err != nil || (r.status != http.StatusCreated && r.status != http.StatusOK) {
+		t.Fatalf("POST /api/orders {hold_token:%s} through %s: %v %v; want 201", token, base, r, err)
+	}
+	return o, r
+}
+
+// mustProduct reads a product through base, retrying 503s like mustHold.
+func mustProduct(t *testing.T, cl *client, base string, id int64) productJSON {
+	t.Helper()
+	var p productJSON
+	r, err := retryUnavailable(5*time.Second, func() (reply, error) {
+		r, err := cl.do(base, "GET", fmt.Sprintf("/api/products/%d", id), "", "")
+		if err == nil && r.status == http.StatusOK {
+			err = json.Unmarshal(r.body, &p)
+		}
+		return r, err
+	})
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("GET /api/products/%d through %s: %v %v", id, base, r, err)
+	}
+	return p
+}

@@ -38,10 +38,7 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 		t.Fatal("partition 0 has no leader")
 	}
 	others := without(c.IDs(), leader)
-	before, err := cl.product(c.URL(others[0]), product.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := mustProduct(t, cl, c.URL(others[0]), product.ID)
 	for _, link := range c.LinksOf(leader) {
 		link.Drop()
 	}
@@ -90,10 +87,8 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 		t.Fatalf("the majority %v elected no leader of partition %d within 10 s of the cut", others, p)
 	}
 	for i := 0; i < 10; i++ {
-		h, r, err := cl.hold(c.URL(others[i%2]), product.ID, 2, fmt.Sprintf("majority-%d", i))
-		if err != nil || r.status != http.StatusCreated {
-			t.Fatalf("hold through node %d of the majority (leader %d): %v %v", others[i%2], newLeader, r, err)
-		}
+		// Keyed, so that a retry after a 503 (whose outcome is unknown) is a replay.
+		h, _ := mustHold(t, cl, c.URL(others[i%2]), product.ID, 2, fmt.Sprintf("majority-%d", i))
 		acked = append(acked, h)
 	}
 	wg.Wait()
@@ -113,10 +108,7 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 	t.Logf("%d holds sent to the isolated node; new leader node %d", len(isolated), newLeader)
 
 	// A key the isolated node refused, now sent to the majority.
-	retried, first, err := cl.hold(c.URL(others[0]), product.ID, 1, "isolated-0")
-	if err != nil || first.status != http.StatusCreated {
-		t.Fatalf("key isolated-0 through the majority: %v %v", first, err)
-	}
+	retried, first := mustHold(t, cl, c.URL(others[0]), product.ID, 1, "isolated-0")
 	acked = append(acked, retried)
 
 	for _, link := range c.LinksOf(leader) {
@@ -138,11 +130,7 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 				t.Errorf("acknowledged hold %+v through node %d after healing: %v %v", h, id, r, err)
 			}
 		}
-		got, err := cl.product(c.URL(id), product.ID)
-		if err != nil {
-			t.Errorf("node %d: %v", id, err)
-			continue
-		}
+		got := mustProduct(t, cl, c.URL(id), product.ID)
 		if got.ReservedStock-before.ReservedStock != want || got.AvailableStock != before.AvailableStock-want {
 			t.Errorf("node %d: product %d is %+v after healing; before the cut %+v, and %d units were acknowledged since",
 				id, product.ID, got, before, want)
