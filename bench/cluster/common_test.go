@@ -361,3 +361,20 @@ func mustProduct(t *testing.T, cl *client, base string, id int64) productJSON {
 	}
 	return p
 }
+
+// mustProducts reads GET /api/products through base, retrying refusals and
+// lost answers for up to 5 s, and fails the test if none succeeds.
+func mustProducts(t *testing.T, cl *client, base string) map[int64]productJSON {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ps, err := cl.products(base)
+		if err == nil {
+			return ps
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -19,7 +19,8 @@ import (
 // whose outcome is unknown, so the clients back off after each one.
 const (
 	linClients      = 6
-	linOps          = 450
+	linOps          = 3000                  // at most; the run ends once the kills are done
+	linThink        = 10 * time.Millisecond // mean pause of a client before a request
 	linKills        = 3
 	linLoadBefore   = 800 * time.Millisecond // load before each kill
 	linDown         = 600 * time.Millisecond // the killed node stays down this long
@@ -74,6 +75,8 @@ func TestLinearizableAcrossFailovers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), linDuration)
 	defer cancel()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
 	k := &linKnowledge{}
 	var budget atomic.Int64
 	budget.Store(linOps)
@@ -81,7 +84,8 @@ func TestLinearizableAcrossFailovers(t *testing.T) {
 	for id := 0; id < linClients; id++ {
 		d := &linDriver{id: id, rng: rand.New(rand.NewSource(rng.Int63())), k: k, lc: lc, rec: rec, clock: clock}
 		wg.Go(func() {
-			for ctx.Err() == nil && budget.Add(-1) >= 0 {
+			for loadCtx.Err() == nil && budget.Add(-1) >= 0 {
+				time.Sleep(time.Duration(d.rng.Int63n(int64(2 * linThink))))
 				d.step()
 			}
 		})
@@ -100,7 +104,12 @@ func TestLinearizableAcrossFailovers(t *testing.T) {
 		alive.Store(c.IDs())
 		t.Logf("kill %d: node %d (leader of partition %d) killed and restarted after %d operations", i+1, leader, p, rec.Len())
 	}
+	time.Sleep(linLoadBefore) // some load on the healed cluster too
+	stopLoad()
 	wg.Wait()
+	if budget.Load() <= 0 {
+		t.Errorf("the request budget (%d) ran out before the kills were done: raise linOps or linThink", linOps)
+	}
 	cancel()
 	if err := c.WaitReady(DefaultReadyTimeout); err != nil {
 		t.Fatal(err)
