@@ -38,9 +38,10 @@ func TestKill9LeaderUnderLoad(t *testing.T) {
 	ld := newLoad(c, l, "kill", loadRequestLimit)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	loadSeed := rng.Int63() // rng belongs to this goroutine
 	go func() {
 		defer close(done)
-		ld.run(ctx, killWorkers, rng.Int63())
+		ld.run(ctx, killWorkers, loadSeed)
 	}()
 	stopLoad := func() {
 		cancel()
