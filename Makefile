@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run test bench bench-go bench-http bench-restart verify lint fuzz
+.PHONY: build run cluster test bench bench-go bench-http bench-restart verify lint fuzz
 
 build:
 	@mkdir -p bin
@@ -17,6 +17,16 @@ build:
 # Serves the demo catalog on 127.0.0.1:8080 with its log in ./data.
 run: build
 	./bin/flashsale --data-dir ./data
+
+# A 3-node cluster on 127.0.0.1 (HTTP 8081-8083, Raft 9081-9083, the file
+# docs/cluster-local.json) with the demo catalog, data in ./data/node1..3.
+# Ctrl-C stops all three.
+cluster: build
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+	for i in 1 2 3; do \
+		./bin/flashsale --cluster docs/cluster-local.json --node-id $$i --data-dir ./data/node$$i --log-format console & \
+	done; \
+	wait
 
 test:
 	$(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...

@@ -203,7 +203,7 @@ const batchCommandsMax = 1024
 
 func (a *actor) step(first *command) {
 	b := <-a.free
-	nowNanos := a.e.clock.Now().UnixNano()
+	nowNanos := a.e.nowNanos()
 	a.expire(nowNanos, b)
 	if first != nil {
 		a.handle(first, nowNanos, b)

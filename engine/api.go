@@ -163,7 +163,7 @@ func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
 			s.mu.Unlock()
 			return PaymentReply{Code: CodeTooManyQueued}
 		}
-		nowNanos := e.clock.Now().UnixNano()
+		nowNanos := e.nowNanos()
 		r := record{kind: recWebhookQueued, atNanos: nowNanos, orderID: p.OrderID, success: p.Success,
 			reason: p.FailureReason, key: ke.key, deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
 		reply := e.queueWebhookLocked(s, &r)
@@ -221,7 +221,7 @@ func (e *Engine) CreateProduct(spec ProductSpec) (Product, Code) {
 	} else if !e.OwnsID(spec.ID) {
 		return Product{}, CodeInvalidArgument
 	}
-	r := record{kind: recProductCreated, atNanos: e.clock.Now().UnixNano(), product: spec.ID, name: spec.Name,
+	r := record{kind: recProductCreated, atNanos: e.nowNanos(), product: spec.ID, name: spec.Name,
 		priceCents: spec.PriceCents, qty: spec.TotalStock, maxPerHold: spec.MaxPerHold}
 	if code := e.submit(&r)(); code != OK {
 		return Product{}, code

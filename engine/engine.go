@@ -83,6 +83,9 @@ type Engine struct {
 	started   bool
 	stopping  atomic.Bool
 	failCode  atomic.Uint32 // OK until the journal fails; then the Code that refuses every command
+	// clockFloorNanos is the latest timestamp used or replayed: the
+	// engine's time never goes below it (see nowNanos).
+	clockFloorNanos atomic.Int64
 
 	actorsWG    sync.WaitGroup
 	janitorQuit chan struct{}
@@ -146,6 +149,7 @@ func (e *Engine) Replay(rec []byte) (err error) {
 		}
 	}()
 	e.stats.RecordsReplayed.Add(1)
+	e.raiseClockFloor(r.atNanos)
 	switch r.kind {
 	case recProductCreated:
 		if e.actor(r.product) != nil {
@@ -317,6 +321,28 @@ func (e *Engine) submit(r *record) (wait func() Code) {
 	}
 }
 
+// nowNanos is the time a new record carries: the wall clock, but never
+// earlier than a timestamp already used or replayed. A clock stepped back
+// (or a new cluster leader whose clock is behind the old one's) then
+// neither stretches holds nor orders records out of time; it only pauses
+// the engine's time until the wall clock catches up.
+func (e *Engine) nowNanos() int64 {
+	return e.raiseClockFloor(e.clock.Now().UnixNano())
+}
+
+// raiseClockFloor makes t the floor if it is later, and returns the floor.
+func (e *Engine) raiseClockFloor(t int64) int64 {
+	for {
+		floor := e.clockFloorNanos.Load()
+		if t <= floor {
+			return floor
+		}
+		if e.clockFloorNanos.CompareAndSwap(floor, t) {
+			return t
+		}
+	}
+}
+
 func (e *Engine) janitor() {
 	defer close(e.janitorDone)
 	t := e.clock.NewTimer(e.cfg.SweepInterval)
@@ -353,3 +379,8 @@ func (e *Engine) CheckInvariant() error {
 	}
 	return nil
 }
+
+// Fail makes the engine refuse every later command as if its journal had
+// failed with err (see journalFailed): a cluster node calls it on the live
+// engine of a partition it no longer leads, before it drops that engine.
+func (e *Engine) Fail(err error) { e.journalFailed(err) }

@@ -73,7 +73,13 @@ func (s *Server) adminCreateProduct(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &e)
 		return
 	}
-	p, code := s.eng.CreateProduct(engine.ProductSpec{Name: string(name), PriceCents: price,
+	eng := s.eng
+	if s.cluster != nil {
+		if eng, ok = s.leaderOf(ctx, sc, s.adminPartition()); !ok {
+			return
+		}
+	}
+	p, code := eng.CreateProduct(engine.ProductSpec{Name: string(name), PriceCents: price,
 		TotalStock: total, MaxPerHold: maxPerHold})
 	if code != engine.OK {
 		writeCodeError(ctx, sc, code)
@@ -105,7 +111,11 @@ func (s *Server) adminRestock(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &e)
 		return
 	}
-	current, exists := s.eng.Product(id)
+	eng, ok := s.leader(ctx, sc, id)
+	if !ok {
+		return
+	}
+	current, exists := eng.Product(id)
 	if !exists {
 		writeError(ctx, sc, &errProductNotFound)
 		return
@@ -115,7 +125,7 @@ func (s *Server) adminRestock(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &e)
 		return
 	}
-	p, code := s.eng.Restock(id, qty)
+	p, code := eng.Restock(id, qty)
 	if code != engine.OK {
 		writeCodeError(ctx, sc, code)
 		return

@@ -11,5 +11,9 @@ func (s *Server) health(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errShuttingDown)
 		return
 	}
+	if s.cluster != nil && !s.cluster.Healthy() {
+		writeError(ctx, sc, &errUnavailable)
+		return
+	}
 	writeJSON(ctx, fasthttp.StatusOK, healthOK)
 }

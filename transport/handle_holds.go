@@ -36,7 +36,11 @@ func (s *Server) createHold(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &e)
 		return
 	}
-	r := s.eng.CreateHold(uint64(productID), qty, key)
+	eng, ok := s.leader(ctx, sc, uint64(productID))
+	if !ok {
+		return
+	}
+	r := eng.CreateHold(uint64(productID), qty, key)
 	if r.Replayed {
 		markReplayed(ctx)
 	}
@@ -61,7 +65,11 @@ func (s *Server) getHold(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errHoldNotFound)
 		return
 	}
-	h, code := s.eng.GetHold(token)
+	eng, ok := s.leader(ctx, sc, token.ProductID)
+	if !ok {
+		return
+	}
+	h, code := eng.GetHold(token)
 	if code != engine.OK {
 		writeCodeError(ctx, sc, code)
 		return

@@ -23,7 +23,11 @@ func (s *Server) createOrder(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errHoldNotFound)
 		return
 	}
-	r := s.eng.CreateOrder(token)
+	eng, ok := s.leader(ctx, sc, token.ProductID)
+	if !ok {
+		return
+	}
+	r := eng.CreateOrder(token)
 	if r.Code != engine.OK {
 		writeCodeError(ctx, sc, r.Code)
 		return
@@ -43,7 +47,11 @@ func (s *Server) getOrder(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errOrderNotFound)
 		return
 	}
-	o, code := s.eng.GetOrder(id)
+	eng, ok := s.leader(ctx, sc, id)
+	if !ok {
+		return
+	}
+	o, code := eng.GetOrder(id)
 	if code != engine.OK {
 		writeCodeError(ctx, sc, code)
 		return

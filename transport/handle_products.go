@@ -6,7 +6,10 @@ import (
 
 // listProducts is GET /api/products: every product, ordered by id.
 func (s *Server) listProducts(ctx *fasthttp.RequestCtx, sc *scratch) {
-	sc.products = s.eng.Products(sc.products[:0])
+	var ok bool
+	if sc.products, ok = s.allProducts(ctx, sc, sc.products[:0]); !ok {
+		return
+	}
 	out := append(sc.out[:0], `{"products":[`...)
 	for i := range sc.products {
 		if i > 0 {
@@ -26,7 +29,11 @@ func (s *Server) getProduct(ctx *fasthttp.RequestCtx, sc *scratch) {
 		writeError(ctx, sc, &errProductNotFound)
 		return
 	}
-	p, ok := s.eng.Product(id)
+	eng, ok := s.productRead(ctx, sc, id)
+	if !ok {
+		return
+	}
+	p, ok := eng.Product(id)
 	if !ok {
 		writeError(ctx, sc, &errProductNotFound)
 		return

@@ -63,7 +63,11 @@ func (s *Server) paymentWebhook(ctx *fasthttp.RequestCtx, sc *scratch) {
 	case len(reason) > 0:
 		p.FailureReason = string(reason) // a copy: the engine keeps it
 	}
-	r := s.eng.ApplyPayment(p, key)
+	eng, ok := s.leader(ctx, sc, p.OrderID)
+	if !ok {
+		return
+	}
+	r := eng.ApplyPayment(p, key)
 	if r.Replayed {
 		markReplayed(ctx)
 	}

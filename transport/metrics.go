@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"github.com/flashsale/flashsale/engine"
 	"io"
 	"sync/atomic"
 	"time"
@@ -64,26 +65,37 @@ func (s *Server) rejected(status int) {
 
 // registerEngineMetrics exposes the engine's counters, read at scrape time,
 // so the hot path pays nothing for them.
+// In cluster mode they are the sums over the partitions' engines this node
+// holds now (a replica's count what it replayed).
 func (s *Server) registerEngineMetrics(replay time.Duration) {
-	st := s.eng.Stats()
-	gauge := func(name string, v *atomic.Int64) {
-		s.metrics.NewGauge(name, func() float64 { return float64(v.Load()) })
+	sum := func(field func(*engine.Stats) *atomic.Int64) int64 {
+		var n int64
+		for _, e := range s.engines() {
+			n += field(e.Stats()).Load()
+		}
+		return n
 	}
-	gauge(`flashsale_holds_total{event="created"}`, &st.HoldsCreated)
-	gauge(`flashsale_holds_total{event="expired"}`, &st.HoldsExpired)
-	gauge(`flashsale_holds_total{event="replayed"}`, &st.HoldsReplayed)
-	gauge(`flashsale_orders_total{event="created"}`, &st.OrdersCreated)
-	gauge(`flashsale_orders_total{event="paid"}`, &st.OrdersPaid)
-	gauge(`flashsale_orders_total{event="cancelled"}`, &st.OrdersCancelled)
-	gauge(`flashsale_orders_total{event="timed_out"}`, &st.OrdersTimedOut)
-	gauge(`flashsale_webhooks_total{result="applied"}`, &st.WebhooksApplied)
-	gauge(`flashsale_webhooks_total{result="not_applied"}`, &st.WebhooksNotApplied)
-	gauge(`flashsale_webhooks_total{result="queued"}`, &st.WebhooksQueued)
-	gauge(`flashsale_webhooks_total{result="replayed"}`, &st.WebhooksReplayed)
-	gauge(`flashsale_refunds_needed_total`, &st.RefundsNeeded)
-	gauge(`flashsale_wal_records_replayed_total`, &st.RecordsReplayed)
+	gauge := func(name string, field func(*engine.Stats) *atomic.Int64) {
+		s.metrics.NewGauge(name, func() float64 { return float64(sum(field)) })
+	}
+	gauge(`flashsale_holds_total{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsCreated })
+	gauge(`flashsale_holds_total{event="expired"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsExpired })
+	gauge(`flashsale_holds_total{event="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsReplayed })
+	gauge(`flashsale_orders_total{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCreated })
+	gauge(`flashsale_orders_total{event="paid"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPaid })
+	gauge(`flashsale_orders_total{event="cancelled"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCancelled })
+	gauge(`flashsale_orders_total{event="timed_out"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersTimedOut })
+	gauge(`flashsale_webhooks_total{result="applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksApplied })
+	gauge(`flashsale_webhooks_total{result="not_applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksNotApplied })
+	gauge(`flashsale_webhooks_total{result="queued"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksQueued })
+	gauge(`flashsale_webhooks_total{result="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksReplayed })
+	gauge(`flashsale_refunds_needed_total`, func(st *engine.Stats) *atomic.Int64 { return &st.RefundsNeeded })
+	gauge(`flashsale_wal_records_replayed_total`, func(st *engine.Stats) *atomic.Int64 { return &st.RecordsReplayed })
 	s.metrics.NewGauge(`flashsale_orders{status="pending"}`, func() float64 {
-		return float64(st.OrdersCreated.Load() - st.OrdersPaid.Load() - st.OrdersCancelled.Load() - st.OrdersTimedOut.Load())
+		return float64(sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCreated }) -
+			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPaid }) -
+			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCancelled }) -
+			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersTimedOut }))
 	})
 	seconds := replay.Seconds()
 	s.metrics.NewGauge(`flashsale_replay_seconds`, func() float64 { return seconds })
@@ -92,7 +104,11 @@ func (s *Server) registerEngineMetrics(replay time.Duration) {
 
 // writeStockMetrics writes every product's published stock counts.
 func (s *Server) writeStockMetrics(w io.Writer) {
-	for _, p := range s.eng.Products(nil) {
+	var products []engine.Product
+	for _, e := range s.engines() {
+		products = e.Products(products)
+	}
+	for _, p := range products {
 		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"total\"} %d\n", p.ID, p.TotalStock)
 		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"available\"} %d\n", p.ID, p.Available)
 		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"reserved\"} %d\n", p.ID, p.Reserved)

@@ -81,6 +81,10 @@ func (s *Server) routes() {
 	}
 	add(fasthttp.MethodGet, "/healthz", (*Server).health)
 	add(fasthttp.MethodGet, "/metrics", (*Server).serveMetrics)
+	if s.cluster != nil {
+		add(fasthttp.MethodGet, "/cluster", (*Server).clusterStatus)
+		add(fasthttp.MethodGet, "/cluster/state/{partition}", (*Server).clusterState)
+	}
 
 	s.paramGets = []paramRoute{
 		{[]byte(prefixProduct), product},

@@ -37,6 +37,11 @@ type Options struct {
 
 	// ReplayDuration is how long the log replay took, for /metrics.
 	ReplayDuration time.Duration
+
+	// Cluster turns on cluster mode: requests are routed to their
+	// partition's engine, and forwarded to its leader when this node does
+	// not lead it. New's engine is then ignored (nil is fine).
+	Cluster Cluster
 }
 
 // DefaultAccessSampler keeps the access log useful and cheap under load:
@@ -65,6 +70,12 @@ type Server struct {
 	adminDigest   [sha256.Size]byte
 
 	draining atomic.Bool
+
+	cluster         Cluster // nil: single node
+	fwd             forwarder
+	forwarded       *metrics.Counter
+	forwardFailures *metrics.Counter
+	adminNext       atomic.Uint64 // the admin API's partition rotation
 }
 
 // New builds the front end of eng.
@@ -75,7 +86,10 @@ func New(eng *engine.Engine, opts Options) *Server {
 		log:           opts.Logger,
 		metrics:       metrics.NewSet(),
 		webhookSecret: append([]byte(nil), opts.WebhookSecret...),
+		cluster:       opts.Cluster,
 	}
+	s.forwarded = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="relayed"}`)
+	s.forwardFailures = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="unavailable"}`)
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -28,6 +28,14 @@ type config struct {
 	logFormat          string
 	walTruncateCorrupt bool
 	snapshotEvery      uint64 // records logged between snapshots; 0 turns snapshots off
+	addrGiven          bool   // --addr (or its variable) was set
+
+	// Cluster mode (all empty: a single node).
+	clusterFile         string
+	nodeID              uint64
+	raftListen          string
+	raftPeerAddrs       string
+	raftSnapshotEntries uint64
 }
 
 const envPrefix = "FLASHSALE_"
@@ -56,6 +64,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "write a snapshot (and drop the log before the previous one) every N logged records; 0 turns snapshots off")
+	fs.StringVar(&c.clusterFile, "cluster", "", "cluster file (JSON {partitions, nodes:[{id,http,raft}]}): run as one node of that cluster")
+	fs.Uint64Var(&c.nodeID, "node-id", 0, "with --cluster: this node's id in the cluster file")
+	fs.StringVar(&c.raftListen, "raft-listen", "", "with --cluster: where to listen for Raft peers (default: this node's raft address in the cluster file)")
+	fs.StringVar(&c.raftPeerAddrs, "raft-peer-addrs", "", "with --cluster: ID=HOST:PORT,... dial these addresses for the given peers instead of the cluster file's (NAT, proxies)")
+	fs.Uint64Var(&c.raftSnapshotEntries, "raft-snapshot-entries", 10_000, "with --cluster: a partition snapshots (and the node compacts its Raft log) every N applied entries")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
 		fs.PrintDefaults()
@@ -82,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if envErr != nil {
 		return c, envErr
 	}
+	c.addrGiven = given["addr"] || getenv(envName("addr")) != ""
 	return c, c.check()
 }
 
@@ -107,6 +121,15 @@ func (c *config) check() error {
 	}
 	if c.dataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if c.clusterFile == "" && (c.nodeID != 0 || c.raftListen != "" || c.raftPeerAddrs != "") {
+		errs = append(errs, errors.New("--node-id, --raft-listen and --raft-peer-addrs need --cluster"))
+	}
+	if c.clusterFile != "" && c.nodeID == 0 {
+		errs = append(errs, errors.New("--cluster needs --node-id"))
+	}
+	if c.raftSnapshotEntries == 0 {
+		errs = append(errs, errors.New("--raft-snapshot-entries must be positive"))
 	}
 	return errors.Join(errs...)
 }

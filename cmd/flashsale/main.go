@@ -74,6 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			"a machine crash or power loss can lose acknowledged holds, orders and payments")
 	}
 
+	if cfg.clusterFile != "" {
+		return runCluster(ctx, cfg, log, specs, stderr)
+	}
+
 	walDir := filepath.Join(cfg.dataDir, "wal")
 	wlog, err := wal.Open(walDir, wal.Options{NoSync: cfg.fsync == "never", TruncateCorrupt: cfg.walTruncateCorrupt})
 	if err != nil {
@@ -90,12 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	reportRecovery(log, wlog.Recovery())
 
-	ecfg := engine.DefaultConfig()
-	ecfg.HoldTTL = cfg.holdTTL
-	ecfg.OrderTTL = cfg.orderTTL
-	ecfg.QueuedWebhookTTL = cfg.queuedWebhookTTL
+	ecfg := engineConfig(cfg, log)
 	ecfg.Journal = wlog
-	ecfg.OnRefundNeeded = transport.RefundLogger(log)
 	eng := engine.New(ecfg)
 
 	snaps := &snapshotter{eng: eng, wlog: wlog, dir: wal.SnapshotDir(cfg.dataDir), snapshotEvery: cfg.snapshotEvery, log: log}
@@ -183,6 +183,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info().Int("exit_code", code).Msg("stopped")
 	return code
+}
+
+// engineConfig is the engine's configuration from the flags, without its
+// journal.
+func engineConfig(cfg config, log zerolog.Logger) engine.Config {
+	ecfg := engine.DefaultConfig()
+	ecfg.HoldTTL = cfg.holdTTL
+	ecfg.OrderTTL = cfg.orderTTL
+	ecfg.QueuedWebhookTTL = cfg.queuedWebhookTTL
+	ecfg.OnRefundNeeded = transport.RefundLogger(log)
+	return ecfg
 }
 
 // reportRecovery logs what opening the log repaired.

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wal/raftlog"
+	"github.com/rs/zerolog"
+)
+
+// readBarrierTimeout bounds a linearizable read's wait for its partition's
+// leader: within the contract's 2 s for a 503 when there is none.
+const readBarrierTimeout = 1500 * time.Millisecond
+
+// clusterNodeRuntime is one running cluster node: the Raft node, the peer
+// transport and one partitionMachine per partition. It is the front end's
+// transport.Cluster.
+type clusterNodeRuntime struct {
+	cf       *clusterFile
+	self     clusterNode
+	node     *raftlog.Node
+	peers    *raftlog.Peers
+	machines []*partitionMachine
+}
+
+func (c *clusterNodeRuntime) NodeID() uint64  { return c.self.ID }
+func (c *clusterNodeRuntime) Partitions() int { return c.cf.Partitions }
+
+func (c *clusterNodeRuntime) Engine(p int) (*engine.Engine, bool) {
+	v := c.machines[p].view()
+	return v.eng, v.leading
+}
+
+func (c *clusterNodeRuntime) LeaderHTTP(p int) string {
+	lead := c.node.Leader(p)
+	if lead == 0 || lead == c.self.ID {
+		return "" // none, or this node, still promoting the partition
+	}
+	n, _ := c.cf.node(lead)
+	return n.HTTP
+}
+
+func (c *clusterNodeRuntime) ReadBarrier(p int) error {
+	return c.node.ReadBarrier(p, readBarrierTimeout)
+}
+
+func (c *clusterNodeRuntime) Healthy() bool {
+	for p := 0; p < c.cf.Partitions; p++ {
+		lead := c.node.Leader(p)
+		if lead == 0 || (lead != c.self.ID && !c.peers.Reachable(lead)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *clusterNodeRuntime) State(p int) (uint64, [32]byte, error) {
+	return c.machines[p].digest()
+}
+
+// AppendStatus appends GET /cluster's JSON.
+func (c *clusterNodeRuntime) AppendStatus(dst []byte) []byte {
+	dst = append(dst, `{"node_id":`...)
+	dst = strconv.AppendUint(dst, c.self.ID, 10)
+	dst = append(dst, `,"nodes":[`...)
+	for i, n := range c.cf.Nodes {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = strconv.AppendUint(dst, n.ID, 10)
+		dst = append(dst, `,"http":`...)
+		dst = strconv.AppendQuote(dst, n.HTTP)
+		dst = append(dst, `,"raft":`...)
+		dst = strconv.AppendQuote(dst, n.Raft)
+		dst = append(dst, `,"reachable":`...)
+		dst = strconv.AppendBool(dst, n.ID == c.self.ID || c.peers.Reachable(n.ID))
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"partitions":[`...)
+	for p := 0; p < c.cf.Partitions; p++ {
+		if p > 0 {
+			dst = append(dst, ',')
+		}
+		st := c.node.Status(p)
+		dst = append(dst, `{"id":`...)
+		dst = strconv.AppendInt(dst, int64(p), 10)
+		dst = append(dst, `,"leader":`...)
+		dst = strconv.AppendUint(dst, st.Leader, 10)
+		dst = append(dst, `,"term":`...)
+		dst = strconv.AppendUint(dst, st.Term, 10)
+		dst = append(dst, `,"commit_index":`...)
+		dst = strconv.AppendUint(dst, st.CommitIndex, 10)
+		dst = append(dst, `,"applied_index":`...)
+		dst = strconv.AppendUint(dst, st.Applied, 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+// startCluster checks the cluster file and the data directory (a refusal
+// wraps errUsage: exit 2, nothing written), then opens the node's Raft log
+// and starts the peer transport and the Raft loop.
+func startCluster(cfg config, log zerolog.Logger, specs []engine.ProductSpec) (*clusterNodeRuntime, error) {
+	cf, err := loadClusterFile(cfg.clusterFile)
+	if err != nil {
+		return nil, err
+	}
+	self, ok := cf.node(cfg.nodeID)
+	if !ok {
+		return nil, usageErrorf("--node-id %d is not in the cluster file %s (nodes %v)", cfg.nodeID, cfg.clusterFile, cf.ids())
+	}
+	if cfg.addrGiven && cfg.addr != self.HTTP {
+		return nil, usageErrorf("--addr %s differs from node %d's http address %s in the cluster file", cfg.addr, self.ID, self.HTTP)
+	}
+	peerAddrs, err := parsePeerAddrs(cfg.raftPeerAddrs, cf)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range cf.Nodes {
+		if _, set := peerAddrs[n.ID]; !set && n.ID != self.ID {
+			peerAddrs[n.ID] = n.Raft
+		}
+	}
+	delete(peerAddrs, self.ID)
+	if err := claimDataDir(cfg.dataDir, cf, self.ID); err != nil {
+		return nil, err
+	}
+	listen := self.Raft
+	if cfg.raftListen != "" {
+		listen = cfg.raftListen
+	}
+
+	c := &clusterNodeRuntime{cf: cf, self: self, machines: make([]*partitionMachine, cf.Partitions)}
+	for p := range c.machines {
+		c.machines[p] = newPartitionMachine(cfg, log, cf.Partitions, p, specs)
+	}
+	c.peers, err = raftlog.NewPeers(raftlog.PeersConfig{NodeID: self.ID, Addrs: peerAddrs, Listen: listen, ClusterID: cf.id(),
+		Deliver: func(from uint64, envs []raftlog.Envelope) { c.node.Deliver(from, envs) },
+		Dropped: func(to uint64, e raftlog.Envelope) { c.node.Dropped(to, e) },
+		Logger:  log.With().Str("component", "peers").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.peers.Listen(); err != nil {
+		return nil, fmt.Errorf("raft listen address %s: %w", listen, err)
+	}
+	c.node, err = raftlog.Open(raftlog.Config{NodeID: self.ID, Nodes: cf.ids(), Partitions: cf.Partitions,
+		Dir: filepath.Join(cfg.dataDir, "raft"), NoSync: cfg.fsync == "never", SnapshotEntries: cfg.raftSnapshotEntries,
+		Send:    c.peers.Send,
+		Machine: func(p int) raftlog.Machine { return c.machines[p] },
+		Logger:  log.With().Str("component", "raft").Logger()})
+	if err != nil {
+		c.peers.Stop()
+		return nil, err
+	}
+	for p, m := range c.machines {
+		m.applied = func() uint64 { return c.node.Status(p).Applied }
+	}
+	if err := c.peers.Start(); err != nil {
+		_ = c.node.Stop()
+		c.peers.Stop()
+		return nil, err
+	}
+	c.node.Start()
+	log.Info().Uint64("node_id", self.ID).Int("partitions", cf.Partitions).Str("raft", listen).
+		Int("nodes", len(cf.Nodes)).Msg("cluster node started")
+	return c, nil
+}
+
+func newPartitionMachine(cfg config, log zerolog.Logger, partitions, p int, specs []engine.ProductSpec) *partitionMachine {
+	m := &partitionMachine{p: p, log: log}
+	for _, s := range specs {
+		if s.ID%uint64(partitions) == uint64(p) {
+			m.seed = append(m.seed, s)
+		}
+	}
+	m.newEngine = func(j engine.Journal) *engine.Engine {
+		ecfg := engineConfig(cfg, log)
+		ecfg.Journal = j
+		ecfg.IDStride, ecfg.IDResidue = uint64(partitions), uint64(p)
+		return engine.New(ecfg)
+	}
+	return m
+}
+
+// stop stops the Raft loop (failing what was not committed), the live
+// engines and the peer transport.
+func (c *clusterNodeRuntime) stop(log zerolog.Logger) int {
+	code := 0
+	if err := c.node.Stop(); err != nil {
+		log.Error().Err(err).Msg("closing the raft log failed")
+		code = 1
+	}
+	for _, m := range c.machines {
+		m.stop()
+	}
+	c.peers.Stop()
+	return code
+}
+
+// runCluster is run's cluster mode: it serves until ctx is done.
+func runCluster(ctx context.Context, cfg config, log zerolog.Logger, specs []engine.ProductSpec, stderr io.Writer) int {
+	c, err := startCluster(cfg, log, specs)
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "flashsale: %v\n", err)
+		return 2
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start the cluster node")
+		return 1
+	}
+	srv := transport.New(nil, transport.Options{
+		Logger:        log,
+		WebhookSecret: []byte(cfg.webhookSecret),
+		AdminToken:    cfg.adminToken,
+		Cluster:       c,
+	})
+	registerRaftMetrics(srv, c)
+	hs := srv.HTTPServer()
+	ln, err := net.Listen("tcp", c.self.HTTP)
+	if err != nil {
+		log.Error().Err(err).Str("addr", c.self.HTTP).Msg("cannot listen")
+		c.stop(log)
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).Msg("listening")
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("signal received: shutting down")
+	case err := <-serveErr:
+		log.Error().Err(err).Msg("the listener failed")
+		code = 1
+	}
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	if err := hs.ShutdownWithContext(sctx); err != nil {
+		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
+	}
+	cancel()
+	if c := c.stop(log); c != 0 {
+		code = c
+	}
+	log.Info().Int("exit_code", code).Msg("stopped")
+	return code
+}
+
+// registerRaftMetrics adds the node's Raft figures to /metrics: per
+// partition its term, leader, commit and apply indexes; per node the
+// proposals, fsyncs, messages and snapshots.
+func registerRaftMetrics(srv *transport.Server, c *clusterNodeRuntime) {
+	set := srv.Metrics()
+	for p := 0; p < c.cf.Partitions; p++ {
+		label := fmt.Sprintf(`{partition="%d"}`, p)
+		set.NewGauge(`flashsale_raft_term`+label, func() float64 { return float64(c.node.Status(p).Term) })
+		set.NewGauge(`flashsale_raft_leader`+label, func() float64 { return float64(c.node.Status(p).Leader) })
+		set.NewGauge(`flashsale_raft_commit_index`+label, func() float64 { return float64(c.node.Status(p).CommitIndex) })
+		set.NewGauge(`flashsale_raft_applied_index`+label, func() float64 { return float64(c.node.Status(p).Applied) })
+		set.NewGauge(`flashsale_raft_apply_lag_entries`+label, func() float64 {
+			st := c.node.Status(p)
+			return float64(st.CommitIndex) - float64(st.Applied)
+		})
+	}
+	st := c.node.Stats()
+	counters := map[string]func() uint64{
+		`flashsale_raft_rounds_total`:                      st.Rounds.Load,
+		`flashsale_raft_fsyncs_total`:                      st.Fsyncs.Load,
+		`flashsale_raft_proposals_total`:                   st.Proposals.Load,
+		`flashsale_raft_entries_applied_total`:             st.EntriesApplied.Load,
+		`flashsale_raft_messages_total{result="sent"}`:     st.MessagesSent.Load,
+		`flashsale_raft_messages_total{result="dropped"}`:  st.MessagesDropped.Load,
+		`flashsale_raft_snapshots_total{event="sent"}`:     st.SnapshotsSent.Load,
+		`flashsale_raft_snapshots_total{event="received"}`: st.SnapshotsReceived.Load,
+		`flashsale_raft_snapshots_total{event="taken"}`:    st.SnapshotsTaken.Load,
+		`flashsale_raft_leader_changes_total`:              st.LeaderChanges.Load,
+		`flashsale_raft_disk_compactions_total`:            st.DiskCompactions.Load,
+	}
+	ps := c.peers.Stats()
+	counters[`flashsale_raft_peer_frames_total{direction="sent"}`] = ps.FramesSent.Load
+	counters[`flashsale_raft_peer_frames_total{direction="received"}`] = ps.FramesReceived.Load
+	counters[`flashsale_raft_peer_bytes_total{direction="sent"}`] = ps.BytesSent.Load
+	counters[`flashsale_raft_peer_bytes_total{direction="received"}`] = ps.BytesReceived.Load
+	counters[`flashsale_raft_peer_reconnects_total`] = ps.Reconnects.Load
+	for name, load := range counters {
+		set.NewGauge(name, func() float64 { return float64(load()) })
+	}
+}

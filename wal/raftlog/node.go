@@ -1,0 +1,946 @@
+package raftlog
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flashsale/flashsale/wal"
+	"github.com/rs/zerolog"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Limits and timing of a Node. The election timeout is ElectionTicks ×
+// TickInterval (1 s by default); a leader cut off from its majority steps
+// down after that long (CheckQuorum), failing what it had not committed.
+const (
+	partitionsMax             = 64
+	defaultTickInterval       = 100 * time.Millisecond
+	defaultElectionTicks      = 10
+	defaultHeartbeatTicks     = 1
+	defaultSnapshotEntries    = 10_000
+	defaultCompactKeepEntries = 1_000
+	// entryBytesMax bounds one proposal: submissions beyond it go into the
+	// next entry of the same round.
+	entryBytesMax = 1 << 20
+	// inboundBatchesMax bounds the received message batches waiting for the
+	// loop; beyond it a batch is dropped, and Raft resends.
+	inboundBatchesMax = 4096
+	// proposalTimeout fails a leader's journal whose oldest submission has
+	// waited that long: Raft dropped it, or the leadership is gone without
+	// the loop seeing it yet. Its callers get 503 unavailable.
+	proposalTimeout = 1500 * time.Millisecond
+	// rebalanceInterval is how often a node that leads more than its share
+	// of partitions hands one over.
+	rebalanceInterval = 3 * time.Second
+)
+
+// Machine is one partition's state machine (cmd wires it to an engine).
+// Replay, Reset and Restore run on the Node's loop goroutine; Promote runs
+// on a goroutine of its own; Snapshot on the snapshotter's.
+type Machine interface {
+	// Replay applies a committed entry's records to the replica; it is
+	// called for every entry, also those without records (Raft's own, and
+	// leadership barriers), so that the replica knows its applied index.
+	Replay(index uint64, records [][]byte) error
+	// Reset discards the partition's state, also a promoted one (its
+	// Journal has already failed), and starts an empty replica.
+	Reset()
+	// Restore loads a snapshot's data into the empty replica Reset made.
+	Restore(index uint64, data []byte) error
+	// Promote hands the caught-up replica the Journal of this node's
+	// leadership: the machine goes live and serves until it is Reset.
+	Promote(j *Journal)
+	// Snapshot encodes the state and returns it with the index of the
+	// last entry it reflects; applied reads the partition's applied index
+	// (for a live machine that has drained its journal).
+	Snapshot(applied func() uint64) (data []byte, index uint64, err error)
+}
+
+// Config configures a Node.
+type Config struct {
+	NodeID     uint64
+	Nodes      []uint64 // every node's id, this one's included
+	Partitions int
+	Dir        string // the node's Raft log (Dir/wal) and snapshots (Dir/snap/pNN)
+	NoSync     bool   // --fsync=never
+
+	TickInterval    time.Duration
+	ElectionTicks   int
+	HeartbeatTicks  int
+	SnapshotEntries uint64 // applied entries between two snapshots of a partition
+	// CompactKeepEntries is how many applied entries a partition keeps in
+	// memory behind its snapshot, so that a follower a little behind gets
+	// entries rather than a whole snapshot.
+	CompactKeepEntries uint64
+	// DiskCompactRecords is the node log's length from which its front,
+	// once every partition has it in a snapshot, is cut.
+	DiskCompactRecords uint64
+
+	// Send hands messages to the peer transport; it must not block.
+	Send func([]Envelope)
+	// Machine returns partition p's state machine.
+	Machine func(p int) Machine
+	Logger  zerolog.Logger
+}
+
+// Node runs every partition's Raft group of this machine.
+type Node struct {
+	cfg   Config
+	log   zerolog.Logger
+	wlog  *wal.Log
+	parts []*partition
+
+	recvc   chan inbound
+	kick    chan struct{}
+	snapc   chan snapResult
+	stop    chan struct{}
+	stopped chan struct{}
+
+	stats Stats
+
+	readSeq atomic.Uint64
+}
+
+// Stats counts what a Node did; read with atomic loads.
+type Stats struct {
+	Rounds, Fsyncs, Proposals, EntriesApplied atomic.Uint64
+	MessagesSent, MessagesDropped             atomic.Uint64
+	SnapshotsSent, SnapshotsReceived          atomic.Uint64
+	SnapshotsTaken, LeaderChanges             atomic.Uint64
+	DiskCompactions                           atomic.Uint64
+}
+
+type inbound struct {
+	envs    []Envelope
+	dropped *Envelope // a message the transport could not send
+	to      uint64
+}
+
+type snapResult struct {
+	p     *partition
+	index uint64
+	data  []byte
+	err   error
+}
+
+// partition is one Raft group on this node. Fields without a comment are
+// the loop's.
+type partition struct {
+	id        uint32
+	rn        *raft.RawNode
+	ms        *raft.MemoryStorage
+	m         Machine
+	confState *raftpb.ConfState
+	snapDir   string
+
+	applied   atomic.Uint64
+	committed atomic.Uint64
+	lead      atomic.Uint64
+	term      atomic.Uint64
+
+	snapIndex    uint64 // index of the newest snapshot
+	snapshotting bool
+	snapMu       sync.Mutex // serialises the saves of the partition's snapshot files
+	// snapKept is the index of the newest snapshot on disk (0: none).
+	snapKept  atomic.Uint64
+	hardState *raftpb.HardState
+	marks     []diskMark // where the entries after snapKept lie in the wal
+	journal   *Journal   // this node leads (or is becoming the leader of) the partition
+	lastLead  uint64
+
+	readMu      sync.Mutex
+	readWaiting []*readWaiter // ReadBarrier callers not yet asked for
+	readAsked   map[uint64][]*readWaiter
+	readKnown   []*readWaiter // their index is known; waiting for applied
+}
+
+type readWaiter struct {
+	index uint64
+	done  chan struct{}
+}
+
+// Open loads the node's log and snapshots and builds every partition's
+// replica from them. Call Start to run.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Partitions < 1 || cfg.Partitions > partitionsMax {
+		return nil, fmt.Errorf("raftlog: %d partitions, want 1 to %d", cfg.Partitions, partitionsMax)
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = defaultTickInterval
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = defaultElectionTicks
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = defaultHeartbeatTicks
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = defaultSnapshotEntries
+	}
+	if cfg.DiskCompactRecords == 0 {
+		cfg.DiskCompactRecords = defaultDiskCompactRecords
+	}
+	if cfg.CompactKeepEntries == 0 {
+		cfg.CompactKeepEntries = defaultCompactKeepEntries
+	}
+	wlog, err := wal.Open(walDir(cfg.Dir), wal.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	disk, err := loadDisk(cfg.Dir, cfg.Partitions, wlog)
+	if err != nil {
+		_ = wlog.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, wlog: wlog,
+		recvc: make(chan inbound, inboundBatchesMax), kick: make(chan struct{}, 1),
+		snapc: make(chan snapResult, cfg.Partitions), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	for i := 0; i < cfg.Partitions; i++ {
+		p, err := n.openPartition(uint32(i), &disk[i])
+		if err != nil {
+			_ = wlog.Close()
+			return nil, err
+		}
+		n.parts = append(n.parts, p)
+	}
+	return n, nil
+}
+
+func (n *Node) openPartition(id uint32, d *diskPartition) (*partition, error) {
+	p := &partition{id: id, ms: raft.NewMemoryStorage(), m: n.cfg.Machine(int(id)), snapDir: snapDir(n.cfg.Dir, id),
+		readAsked: map[uint64][]*readWaiter{}}
+	p.m.Reset()
+	fresh := d.snap == nil && d.hard == nil && len(d.ents) == 0
+	if d.snap != nil {
+		if err := p.ms.ApplySnapshot(d.snap); err != nil {
+			return nil, fmt.Errorf("raftlog: partition %d: %w", id, err)
+		}
+		if err := p.m.Restore(d.snap.GetMetadata().GetIndex(), d.snap.GetData()); err != nil {
+			return nil, fmt.Errorf("raftlog: partition %d: restoring its snapshot: %w", id, err)
+		}
+		p.snapIndex = d.snap.GetMetadata().GetIndex()
+		p.confState = d.snap.GetMetadata().GetConfState()
+		p.applied.Store(p.snapIndex)
+	}
+	if d.hard != nil {
+		if err := p.ms.SetHardState(d.hard); err != nil {
+			return nil, err
+		}
+		p.hardState = d.hard
+		p.committed.Store(d.hard.GetCommit())
+	}
+	p.marks = d.marks
+	if len(d.ents) > 0 {
+		if err := p.ms.Append(d.ents); err != nil {
+			return nil, fmt.Errorf("raftlog: partition %d: %w", id, err)
+		}
+	}
+	rc := &raft.Config{
+		ID: n.cfg.NodeID, ElectionTick: n.cfg.ElectionTicks, HeartbeatTick: n.cfg.HeartbeatTicks,
+		Storage: p.ms, Applied: p.applied.Load(),
+		MaxSizePerMsg: entryBytesMax, MaxInflightMsgs: 256, MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum: true, PreVote: true, ReadOnlyOption: raft.ReadOnlySafe,
+		Logger: raftLogger{n.log.With().Uint32("partition", id).Logger()},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		peers := make([]raft.Peer, len(n.cfg.Nodes))
+		for i, id := range n.cfg.Nodes {
+			peers[i] = raft.Peer{ID: id}
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			return nil, err
+		}
+	}
+	p.rn = rn
+	return p, nil
+}
+
+// Start runs the loop.
+func (n *Node) Start() {
+	n.wlog.Start()
+	go n.run()
+}
+
+// Stop ends the loop, fails what the leaders had not committed, and closes
+// the log.
+func (n *Node) Stop() error {
+	close(n.stop)
+	<-n.stopped
+	for _, p := range n.parts {
+		if p.journal != nil {
+			p.journal.fail(ErrUnavailable)
+		}
+	}
+	return n.wlog.Close()
+}
+
+// Deliver hands messages received from a peer to the loop; it never blocks
+// (a full inbox drops the batch: Raft resends).
+func (n *Node) Deliver(from uint64, envs []Envelope) {
+	select {
+	case n.recvc <- inbound{envs: envs}:
+	default:
+		n.stats.MessagesDropped.Add(uint64(len(envs)))
+	}
+}
+
+// Dropped tells the loop that the transport could not send e to peer to.
+func (n *Node) Dropped(to uint64, e Envelope) {
+	n.stats.MessagesDropped.Add(1)
+	env := e
+	select {
+	case n.recvc <- inbound{dropped: &env, to: to}:
+	default:
+	}
+}
+
+func (n *Node) notify() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() *Stats { return &n.stats }
+
+// PartitionStatus is what GET /cluster shows of one partition.
+type PartitionStatus struct {
+	ID                   int
+	Leader, Term         uint64
+	CommitIndex, Applied uint64
+}
+
+// Status returns partition p's figures as last seen by the loop.
+func (n *Node) Status(p int) PartitionStatus {
+	pt := n.parts[p]
+	return PartitionStatus{ID: p, Leader: pt.lead.Load(), Term: pt.term.Load(),
+		CommitIndex: pt.committed.Load(), Applied: pt.applied.Load()}
+}
+
+// Leader returns the id of partition p's leader as this node knows it (0:
+// none known).
+func (n *Node) Leader(p int) uint64 { return n.parts[p].lead.Load() }
+
+// Partitions is the partition count.
+func (n *Node) Partitions() int { return len(n.parts) }
+
+// ReadBarrier waits until partition p's replica here reflects everything
+// committed before the call (a ReadIndex round with the leader, then the
+// apply of up to that index), so that a read after it is linearizable. It
+// returns ErrUnavailable when that does not happen within timeout.
+func (n *Node) ReadBarrier(p int, timeout time.Duration) error {
+	pt := n.parts[p]
+	w := &readWaiter{done: make(chan struct{})}
+	pt.readMu.Lock()
+	pt.readWaiting = append(pt.readWaiting, w)
+	pt.readMu.Unlock()
+	n.notify()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return nil
+	case <-t.C:
+		return ErrUnavailable
+	case <-n.stop:
+		return ErrUnavailable
+	}
+}
+
+func (n *Node) run() {
+	defer close(n.stopped)
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	rebalance := time.NewTicker(rebalanceInterval)
+	defer rebalance.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-ticker.C:
+			for _, p := range n.parts {
+				p.rn.Tick()
+			}
+			n.checkStuck()
+		case <-rebalance.C:
+			n.rebalance()
+		case in := <-n.recvc:
+			n.step(in)
+		case <-n.kick:
+		case r := <-n.snapc:
+			n.snapshotDone(r)
+		}
+		for i := 0; i < inboundBatchesMax; i++ {
+			select {
+			case in := <-n.recvc:
+				n.step(in)
+				continue
+			default:
+			}
+			break
+		}
+		if err := n.round(); err != nil {
+			n.log.Error().Err(err).Msg("raft log failed; the node stops serving")
+			for _, p := range n.parts {
+				if p.journal != nil {
+					p.journal.fail(ErrUnavailable)
+					p.journal = nil
+				}
+			}
+			<-n.stop
+			return
+		}
+	}
+}
+
+func (n *Node) step(in inbound) {
+	if in.dropped != nil {
+		if int(in.dropped.Partition) >= len(n.parts) {
+			return
+		}
+		p := n.parts[in.dropped.Partition]
+		p.rn.ReportUnreachable(in.to)
+		if in.dropped.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			p.rn.ReportSnapshot(in.to, raft.SnapshotFailure)
+		}
+		return
+	}
+	for _, e := range in.envs {
+		if int(e.Partition) >= len(n.parts) || e.Msg == nil {
+			continue
+		}
+		if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			n.stats.SnapshotsReceived.Add(1)
+		}
+		// An error here is a message for a stale term or a peer Raft does
+		// not know: Raft's own business to ignore.
+		_ = n.parts[e.Partition].rn.Step(e.Msg)
+	}
+}
+
+// round proposes what waits, persists every Ready in one fsync, sends,
+// applies and advances.
+func (n *Node) round() error {
+	for _, p := range n.parts {
+		n.propose(p)
+	}
+	type ready struct {
+		p  *partition
+		rd raft.Ready
+	}
+	var rds []ready
+	for _, p := range n.parts {
+		if p.rn.HasReady() {
+			rds = append(rds, ready{p, p.rn.Ready()})
+		}
+	}
+	if len(rds) == 0 {
+		return nil
+	}
+	n.stats.Rounds.Add(1)
+	var recs [][]byte
+	walFirst := n.wlog.LastIndex() + 1
+	for _, r := range rds {
+		if !raft.IsEmptySnap(r.rd.Snapshot) {
+			if err := r.p.saveSnapshot(r.rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if k := len(r.rd.Entries); k > 0 {
+			r.p.marks = append(r.p.marks, diskMark{raftLast: r.rd.Entries[k-1].GetIndex(), walFirst: walFirst})
+		}
+		for _, e := range r.rd.Entries {
+			b, err := appendDiskRecord(nil, diskEntry, r.p.id, e)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, b)
+		}
+		if r.rd.HardState != nil && !raft.IsEmptyHardState(r.rd.HardState) {
+			b, err := appendDiskRecord(nil, diskHardState, r.p.id, r.rd.HardState)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, b)
+		}
+	}
+	if len(recs) > 0 {
+		if err := n.persist(recs); err != nil {
+			return err
+		}
+	}
+	var out []Envelope
+	for _, r := range rds {
+		p, rd := r.p, r.rd
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := p.ms.ApplySnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+			if err := p.ms.SetHardState(rd.HardState); err != nil {
+				return err
+			}
+			p.hardState = rd.HardState
+			p.committed.Store(rd.HardState.GetCommit())
+		}
+		if len(rd.Entries) > 0 {
+			if err := p.ms.Append(rd.Entries); err != nil {
+				return err
+			}
+		}
+		for _, m := range rd.Messages {
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				n.stats.SnapshotsSent.Add(1)
+			}
+			out = append(out, Envelope{Partition: p.id, Msg: m})
+		}
+	}
+	if len(out) > 0 {
+		n.stats.MessagesSent.Add(uint64(len(out)))
+		n.cfg.Send(out)
+		for _, e := range out {
+			if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
+				// The transport reports a snapshot it could not send as
+				// dropped; one it handed to the peer is taken as delivered.
+				n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
+			}
+		}
+	}
+	for _, r := range rds {
+		p, rd := r.p, r.rd
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := n.installSnapshot(p, rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if err := n.apply(p, rd.CommittedEntries); err != nil {
+			return err
+		}
+		for _, rs := range rd.ReadStates {
+			n.readReturned(p, rs)
+		}
+		if rd.SoftState != nil {
+			n.softState(p, rd.SoftState)
+		}
+		p.rn.Advance(rd)
+		n.watchLeadership(p)
+		n.completeReads(p)
+		n.maybeSnapshot(p, false)
+	}
+	return nil
+}
+
+// propose turns the partition's waiting submissions into entries and read
+// requests, and starts a leadership term's barrier.
+func (n *Node) propose(p *partition) {
+	st := p.rn.BasicStatus()
+	if p.journal == nil && st.RaftState == raft.StateLeader {
+		n.startTerm(p, st.GetTerm())
+	}
+	n.askReads(p)
+	j := p.journal
+	if j == nil || !j.promoted {
+		return
+	}
+	subs := j.takeWaiting()
+	for len(subs) > 0 {
+		// One entry for the leading submissions that carry records (up to
+		// entryBytesMax), or one read request for the leading empty ones.
+		if len(subs[0].records) == 0 {
+			k := 0
+			for k < len(subs) && len(subs[k].records) == 0 {
+				k++
+			}
+			f := &inflight{readID: n.readSeq.Add(1)}
+			for _, s := range subs[:k] {
+				f.dones = append(f.dones, s.done)
+			}
+			j.track(f)
+			p.rn.ReadIndex(readCtx(p.id, f.readID))
+			subs = subs[k:]
+			continue
+		}
+		j.seqNext++
+		f := &inflight{seq: j.seqNext}
+		data := appendEntryHeader(make([]byte, 0, entryHeaderBytesMax+256), entryBatch, j.nonce, f.seq)
+		var recs [][]byte
+		k := 0
+		size := 0
+		for k < len(subs) && len(subs[k].records) > 0 && (k == 0 || size < entryBytesMax) {
+			for _, r := range subs[k].records {
+				recs = append(recs, r)
+				size += len(r)
+			}
+			f.dones = append(f.dones, subs[k].done)
+			k++
+		}
+		data = binary.AppendUvarint(data, uint64(len(recs)))
+		for _, r := range recs {
+			data = binary.AppendUvarint(data, uint64(len(r)))
+			data = append(data, r...)
+		}
+		j.track(f)
+		if err := p.rn.Propose(data); err != nil {
+			n.log.Warn().Err(err).Uint32("partition", p.id).Msg("proposal dropped; the partition's state is rebuilt before it serves again")
+			n.depose(p)
+			return
+		}
+		n.stats.Proposals.Add(1)
+		subs = subs[k:]
+	}
+}
+
+// startTerm begins this node's leadership of p: a barrier entry, whose
+// apply means the replica holds everything committed before this term.
+func (n *Node) startTerm(p *partition, term uint64) {
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		panic("raftlog: no system randomness: " + err.Error())
+	}
+	j := &Journal{node: n, p: p, nonce: binary.LittleEndian.Uint64(b[:]), term: term}
+	if err := p.rn.Propose(appendEntryHeader(nil, entryBarrier, j.nonce, 0)); err != nil {
+		return // tried again next round
+	}
+	p.journal = j
+}
+
+// watchLeadership deposes the partition's journal once this node no longer
+// leads it in the journal's term.
+func (n *Node) watchLeadership(p *partition) {
+	st := p.rn.BasicStatus()
+	p.term.Store(st.GetTerm())
+	p.lead.Store(st.Lead)
+	if j := p.journal; j != nil && (st.RaftState != raft.StateLeader || st.GetTerm() != j.term) {
+		n.depose(p)
+	}
+}
+
+// depose fails the partition's journal and, if its machine was promoted,
+// rebuilds the replica from the committed log: the live state may hold
+// work that was never committed.
+func (n *Node) depose(p *partition) {
+	j := p.journal
+	if j == nil {
+		return
+	}
+	p.journal = nil
+	j.fail(ErrUnavailable)
+	if !j.promoted {
+		return
+	}
+	n.log.Warn().Uint32("partition", p.id).Uint64("term", j.term).Msg("lost the leadership: rebuilding the partition from the committed log")
+	if err := n.rebuild(p); err != nil {
+		panic(fmt.Sprintf("raftlog: rebuilding partition %d: %v", p.id, err))
+	}
+}
+
+// rebuild replaces p's state with its snapshot plus the committed entries
+// applied so far.
+func (n *Node) rebuild(p *partition) error {
+	p.m.Reset()
+	snap, err := p.ms.Snapshot()
+	if err != nil {
+		return err
+	}
+	from := uint64(1)
+	if idx := snap.GetMetadata().GetIndex(); idx > 0 {
+		if err := p.m.Restore(idx, snap.GetData()); err != nil {
+			return err
+		}
+		from = idx + 1
+	}
+	applied := p.applied.Load()
+	if applied < from {
+		return nil
+	}
+	ents, err := p.ms.Entries(from, applied+1, 1<<62)
+	if err != nil {
+		return err
+	}
+	var ed entryData
+	for _, e := range ents {
+		var records [][]byte
+		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+			if err := decodeEntryData(e.GetData(), &ed); err != nil {
+				return err
+			}
+			if ed.kind == entryBatch {
+				records = ed.records
+			}
+		}
+		if err := p.m.Replay(e.GetIndex(), records); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply applies committed entries. A live (promoted) machine has applied
+// its own entries already, speculatively: they only acknowledge. Any other
+// entry reaching a live machine means that another node leads now, so the
+// machine is rebuilt from the committed log first. A replica gets every
+// entry through Replay, records or not, so that it knows its applied index.
+func (n *Node) apply(p *partition, ents []*raftpb.Entry) error {
+	var ed entryData
+	for _, e := range ents {
+		idx := e.GetIndex()
+		ed.kind, ed.records = 0, ed.records[:0]
+		switch e.GetType() {
+		case raftpb.EntryType_EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return err
+			}
+			p.confState = p.rn.ApplyConfChange(&cc)
+		case raftpb.EntryType_EntryConfChangeV2:
+			return errors.New("raftlog: membership changes are not supported")
+		default:
+			if len(e.GetData()) > 0 {
+				if err := decodeEntryData(e.GetData(), &ed); err != nil {
+					return fmt.Errorf("partition %d entry %d: %w", p.id, idx, err)
+				}
+			}
+		}
+		n.stats.EntriesApplied.Add(1)
+		j := p.journal
+		if j != nil && j.promoted {
+			if ed.kind != 0 && ed.origin == j.nonce {
+				p.applied.Store(idx)
+				if ed.kind == entryBatch {
+					j.advance(ed.seq, idx)
+				}
+				continue
+			}
+			// Another leader's entry (or empty entry): this node's
+			// leadership is over, whatever the loop has seen so far.
+			n.depose(p)
+			j = nil
+		}
+		var records [][]byte
+		if ed.kind == entryBatch {
+			records = ed.records
+		}
+		if err := p.m.Replay(idx, records); err != nil {
+			return fmt.Errorf("partition %d entry %d: %w", p.id, idx, err)
+		}
+		p.applied.Store(idx)
+		if ed.kind == entryBarrier && j != nil && ed.origin == j.nonce {
+			j.mu.Lock()
+			j.promoted = true
+			j.mu.Unlock()
+			n.stats.LeaderChanges.Add(1)
+			go p.m.Promote(j)
+		}
+	}
+	if j := p.journal; j != nil && j.promoted {
+		j.advance(0, p.applied.Load())
+	}
+	return nil
+}
+
+func (n *Node) installSnapshot(p *partition, snap *raftpb.Snapshot) error {
+	if j := p.journal; j != nil {
+		p.journal = nil
+		j.fail(ErrUnavailable)
+	}
+	p.m.Reset()
+	idx := snap.GetMetadata().GetIndex()
+	if err := p.m.Restore(idx, snap.GetData()); err != nil {
+		return err
+	}
+	p.snapIndex = idx
+	p.confState = snap.GetMetadata().GetConfState()
+	p.applied.Store(idx)
+	n.log.Info().Uint32("partition", p.id).Uint64("index", idx).Msg("installed a snapshot from the leader")
+	return nil
+}
+
+func (n *Node) softState(p *partition, ss *raft.SoftState) {
+	if ss.Lead != p.lastLead {
+		p.lastLead = ss.Lead
+		n.log.Info().Uint32("partition", p.id).Uint64("leader", ss.Lead).Str("state", ss.RaftState.String()).Msg("partition leader changed")
+	}
+}
+
+func readCtx(partition uint32, id uint64) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, partition)
+	return binary.LittleEndian.AppendUint64(b, id)
+}
+
+// askReads sends one ReadIndex request for the ReadBarrier callers that
+// arrived since the last round.
+func (n *Node) askReads(p *partition) {
+	p.readMu.Lock()
+	w := p.readWaiting
+	p.readWaiting = nil
+	if len(w) > 0 {
+		id := n.readSeq.Add(1)
+		p.readAsked[id] = w
+		p.readMu.Unlock()
+		p.rn.ReadIndex(readCtx(p.id, id))
+		return
+	}
+	p.readMu.Unlock()
+}
+
+func (n *Node) readReturned(p *partition, rs raft.ReadState) {
+	if len(rs.RequestCtx) != 12 {
+		return
+	}
+	id := binary.LittleEndian.Uint64(rs.RequestCtx[4:])
+	if j := p.journal; j != nil && j.readReturned(id, rs.Index) {
+		return
+	}
+	p.readMu.Lock()
+	ws := p.readAsked[id]
+	delete(p.readAsked, id)
+	for _, w := range ws {
+		w.index = rs.Index
+	}
+	p.readKnown = append(p.readKnown, ws...)
+	p.readMu.Unlock()
+}
+
+// completeReads releases the ReadBarrier callers whose index is applied,
+// and forgets requests the leader never answered (their callers timed out).
+func (n *Node) completeReads(p *partition) {
+	applied := p.applied.Load()
+	p.readMu.Lock()
+	kept := p.readKnown[:0]
+	for _, w := range p.readKnown {
+		if w.index <= applied {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	p.readKnown = kept
+	if len(p.readAsked) > 1024 {
+		p.readAsked = map[uint64][]*readWaiter{}
+	}
+	p.readMu.Unlock()
+	if j := p.journal; j != nil && j.promoted {
+		j.advance(0, applied)
+	}
+}
+
+// checkStuck deposes journals that made no progress for proposalTimeout.
+func (n *Node) checkStuck() {
+	now := time.Now()
+	for _, p := range n.parts {
+		if j := p.journal; j != nil && j.promoted && j.stuck(now, proposalTimeout) {
+			n.log.Warn().Uint32("partition", p.id).Msg("no commit for the proposal timeout: failing the partition's pending work")
+			n.depose(p)
+		}
+	}
+}
+
+// maybeSnapshot starts a snapshot of p once SnapshotEntries entries were
+// applied since the last one; The machine encodes on the snapshotter's
+// goroutine; the loop records the result (snapshotDone).
+// force takes one as soon as anything was applied since the last.
+func (n *Node) maybeSnapshot(p *partition, force bool) {
+	due := p.snapIndex + n.cfg.SnapshotEntries
+	if force {
+		due = p.snapIndex + 1
+	}
+	if p.snapshotting || p.applied.Load() < due {
+		return
+	}
+	p.snapshotting = true
+	go func() {
+		data, index, err := p.m.Snapshot(p.applied.Load)
+		if err == nil {
+			var term uint64
+			if term, err = p.ms.Term(index); err == nil {
+				snap := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: &index, Term: &term, ConfState: p.confState}}
+				err = p.saveSnapshot(snap)
+			}
+		}
+		select {
+		case n.snapc <- snapResult{p: p, index: index, data: data, err: err}:
+		case <-n.stop:
+		}
+	}()
+}
+
+// snapshotDone makes a saved snapshot Raft's and compacts the in-memory
+// log behind it.
+func (n *Node) snapshotDone(r snapResult) {
+	p := r.p
+	p.snapshotting = false
+	if r.err != nil {
+		n.log.Error().Err(r.err).Uint32("partition", p.id).Msg("snapshot failed; the log keeps growing until one succeeds")
+		return
+	}
+	if r.index <= p.snapIndex {
+		return
+	}
+	if _, err := p.ms.CreateSnapshot(r.index, p.confState, r.data); err != nil {
+		if !errors.Is(err, raft.ErrSnapOutOfDate) {
+			n.log.Error().Err(err).Uint32("partition", p.id).Msg("snapshot not taken")
+		}
+		return
+	}
+	p.snapIndex = r.index
+	n.stats.SnapshotsTaken.Add(1)
+	if keep := n.cfg.CompactKeepEntries; r.index > keep {
+		if err := p.ms.Compact(r.index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			n.log.Error().Err(err).Uint32("partition", p.id).Msg("compaction failed")
+		}
+	}
+	if err := n.compactDisk(); err != nil && !errors.Is(err, errCompactNothing) {
+		n.log.Error().Err(err).Msg("compacting the node's raft log failed; it keeps growing until a later snapshot compacts it")
+	}
+}
+
+// rebalance hands one partition to the least loaded voter when this node
+// leads more than its share, so that the load spreads over the nodes.
+func (n *Node) rebalance() {
+	count := map[uint64]int{}
+	for _, id := range n.cfg.Nodes {
+		count[id] = 0
+	}
+	for _, p := range n.parts {
+		if l := p.lead.Load(); l != 0 {
+			count[l]++
+		}
+	}
+	share := (len(n.parts) + len(n.cfg.Nodes) - 1) / len(n.cfg.Nodes)
+	if count[n.cfg.NodeID] <= share {
+		return
+	}
+	for _, p := range n.parts {
+		st := p.rn.Status()
+		if st.RaftState != raft.StateLeader {
+			continue
+		}
+		var best uint64
+		for id, pr := range st.Progress {
+			if id != n.cfg.NodeID && pr.Match == st.GetCommit() && (best == 0 || count[id] < count[best]) {
+				best = id
+			}
+		}
+		if best != 0 && count[best] < share {
+			n.log.Info().Uint32("partition", p.id).Uint64("to", best).Msg("handing the leadership over to spread the load")
+			p.rn.TransferLeader(best)
+			n.notify()
+			return
+		}
+	}
+}
