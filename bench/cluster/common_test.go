@@ -280,7 +280,7 @@ func retryUnavailable(patience time.Duration, send func() (reply, error)) (reply
 
 // checkStock checks the stock arithmetic of every seeded product as one
 // node reports it.
-func checkStock(t *testing.T, where string, seed []seedProduct, products map[int64]productJSON) {
+func checkStock(t reporter, where string, seed []seedProduct, products map[int64]productJSON) {
 	t.Helper()
 	for _, s := range seed {
 		p, ok := products[s.ID]
@@ -362,18 +362,25 @@ func mustProduct(t *testing.T, cl *client, base string, id int64) productJSON {
 	return p
 }
 
-// mustProducts reads GET /api/products through base, retrying refusals and
-// lost answers for up to 5 s, and fails the test if none succeeds.
+// mustProducts reads GET /api/products through base like
+// productsPatiently, and fails the test if no read succeeds.
 func mustProducts(t *testing.T, cl *client, base string) map[int64]productJSON {
 	t.Helper()
+	ps, err := productsPatiently(cl, base)
+	if err != nil {
+		t.Fatalf("%s: %v", base, err)
+	}
+	return ps
+}
+
+// productsPatiently reads GET /api/products through base, retrying
+// refusals and lost answers for up to 5 s.
+func productsPatiently(cl *client, base string) (map[int64]productJSON, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ps, err := cl.products(base)
-		if err == nil {
-			return ps
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", base, err)
+		if err == nil || time.Now().After(deadline) {
+			return ps, err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

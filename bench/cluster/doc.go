@@ -33,6 +33,9 @@
 //     node, every keyed answer replays byte for byte through any node, the
 //     stock arithmetic holds on every node with at least the acknowledged
 //     units, and the replicas converge.
+//   - TestVerifyLedgerDetectsBrokenPromises: that test's checker catches a
+//     lost hold, a changed final status, a keyed answer that does not
+//     replay, and a wrong total, so its pass means something.
 //   - TestLinearizableAcrossFailovers: a recorded history of requests to
 //     random live nodes across leader kills is linearizable against
 //     bench/linearize's model of API.md (a 503 unavailable counts as an

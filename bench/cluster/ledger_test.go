@@ -9,9 +9,16 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
+
+// reporter is the part of testing.T that verifyLedger reports through, so
+// that a test of the checker can collect what it reports.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+}
 
 // verifyPatience is how long verifyLedger retries a request answered 503.
 const verifyPatience = 5 * time.Second
@@ -403,18 +410,22 @@ func (w *loadWorker) webhook(orderID int64, success bool) {
 // a different node than the one before), and the stock arithmetic holds
 // with at least the units the ledger knows reserved and sold. The cluster
 // must be idle.
-func verifyLedger(t *testing.T, c *Cluster, l *ledger, seed []seedProduct) {
+func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, p := range l.problems {
 		t.Errorf("during the load: %s", p)
 	}
-	cl := newClient(t, requestTimeout)
+	cl := newClient(c.t, requestTimeout)
 	live := c.LiveIDs()
 	var before map[int64]productJSON
 	for _, id := range live {
-		ps := mustProducts(t, cl, c.URL(id))
+		ps, err := productsPatiently(cl, c.URL(id))
+		if err != nil {
+			t.Errorf("node %d: %v", id, err)
+			continue
+		}
 		checkStock(t, fmt.Sprintf("node %d", id), seed, ps)
 		if before == nil {
 			before = ps
@@ -539,7 +550,7 @@ func verifyLedger(t *testing.T, c *Cluster, l *ledger, seed []seedProduct) {
 	close(work)
 	wg.Wait()
 	for _, e := range errs {
-		t.Error(e)
+		t.Errorf("%s", e)
 	}
 	for pid, units := range reserved {
 		if units > before[pid].ReservedStock {
@@ -564,7 +575,11 @@ func verifyLedger(t *testing.T, c *Cluster, l *ledger, seed []seedProduct) {
 				k.path, k.body, k.key, id, r, r.replayed, k.first)
 		}
 	}
-	after := mustProducts(t, cl, c.URL(live[0]))
+	after, err := productsPatiently(cl, c.URL(live[0]))
+	if err != nil {
+		t.Errorf("after the replays: %v", err)
+		return
+	}
 	for pid, b := range before {
 		if a := after[pid]; a != b {
 			t.Errorf("the replays changed product %d: %+v before, %+v after", pid, b, a)
