@@ -48,6 +48,10 @@
 //     Retry-After: 1 within 2 s; the majority elects a leader that serves;
 //     after healing, the replicas converge and the stock counts exactly
 //     the holds the majority acknowledged.
+//   - TestOneWayCutLeader: a leader that cannot send, then one that cannot
+//     receive: keyed holds through every node are all acknowledged within
+//     8 s, and afterwards the product reserves exactly their units.
+//   - TestSlowLinks: 40 ms on every link; the cluster serves and converges.
 //   - TestRejoinFromSnapshot: a node that was down while its peers took
 //     ~500 holds and compacted their logs every 50 entries catches up (from
 //     a snapshot) and converges.

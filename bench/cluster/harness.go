@@ -322,6 +322,18 @@ func (c *Cluster) Link(i, j int) *Proxy {
 	return p
 }
 
+// CutOneWay makes the link between nodes from and to discard what from
+// sends to to, while to's bytes still reach from. (The lower id dials, so
+// which Direction that is depends on the ids.)
+func (c *Cluster) CutOneWay(from, to int) {
+	c.t.Helper()
+	if from < to {
+		c.Link(from, to).CutOneWay(DialerToTarget)
+	} else {
+		c.Link(from, to).CutOneWay(TargetToDialer)
+	}
+}
+
 // LinksOf are the proxies of every link of node id.
 func (c *Cluster) LinksOf(id int) []*Proxy {
 	c.t.Helper()
