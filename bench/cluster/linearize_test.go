@@ -53,10 +53,28 @@ var linCatalog = []linearize.Product{
 // ServerDied): a forwarded or replicated request can still take effect
 // after the node the client spoke to is gone. Reads answered 503 are left
 // out; they change nothing.
-func TestLinearizableAcrossFailovers(t *testing.T) {
+func TestLinearizableAcrossFailovers(t *testing.T) { linearizableRun(t, linKill) }
+
+// TestLinearizableAcrossPartitions: the same, but instead of being killed,
+// the leader of a random partition has all its Raft links drop everything
+// for linIsolated, linKills times, while clients keep sending to it too.
+func TestLinearizableAcrossPartitions(t *testing.T) { linearizableRun(t, linIsolate) }
+
+// The faults of a linearizability run.
+const (
+	linKill    = "kill -9 and restart"
+	linIsolate = "cut off and heal"
+)
+
+// linIsolated is how long a cut-off leader stays cut off: past the 2 s in
+// which it must stop acknowledging, and long enough for a new election.
+const linIsolated = 2500 * time.Millisecond
+
+func linearizableRun(t *testing.T, fault string) {
 	rng := rngFor(t)
 	seedFile, _ := json.Marshal(linCatalog)
-	c := Start(t, Options{Seed: seedFile, ExtraFlags: []string{"--hold-ttl", "1h", "--order-ttl", "0"}})
+	c := Start(t, Options{Seed: seedFile, Proxies: fault == linIsolate,
+		ExtraFlags: []string{"--hold-ttl", "1h", "--order-ttl", "0"}})
 
 	var alive atomic.Value
 	alive.Store(c.IDs())
@@ -97,12 +115,25 @@ func TestLinearizableAcrossFailovers(t *testing.T) {
 		if leader == 0 {
 			t.Fatalf("kill %d: partition %d has no leader", i+1, p)
 		}
-		c.Kill9(leader)
-		alive.Store(without(c.IDs(), leader))
-		time.Sleep(linDown)
-		c.Restart(leader)
-		alive.Store(c.IDs())
-		t.Logf("kill %d: node %d (leader of partition %d) killed and restarted after %d operations", i+1, leader, p, rec.Len())
+		if fault == linKill {
+			c.Kill9(leader)
+			alive.Store(without(c.IDs(), leader))
+			time.Sleep(linDown)
+			c.Restart(leader)
+			alive.Store(c.IDs())
+		} else {
+			for _, link := range c.LinksOf(leader) {
+				link.Drop()
+			}
+			time.Sleep(linIsolated)
+			for _, link := range c.LinksOf(leader) {
+				link.Heal()
+			}
+			if err := c.WaitReady(DefaultReadyTimeout); err != nil {
+				t.Fatalf("after healing node %d's links: %v", leader, err)
+			}
+		}
+		t.Logf("fault %d: node %d (leader of partition %d): %s, after %d operations", i+1, leader, p, fault, rec.Len())
 	}
 	time.Sleep(linLoadBefore) // some load on the healed cluster too
 	stopLoad()
@@ -127,7 +158,7 @@ func TestLinearizableAcrossFailovers(t *testing.T) {
 	}
 	t.Logf("%s (%d with unknown outcome)\n%s", res, unknown, linearize.Summary(history))
 	if !res.OK() {
-		t.Errorf("the cluster's history across %d leader kills is not linearizable:\n%s", linKills, res.Report)
+		t.Errorf("the cluster's history across %d leader faults (%s) is not linearizable:\n%s", linKills, fault, res.Report)
 	}
 	c.WaitConverged(convergeTimeout)
 }
