@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run cluster test bench bench-go bench-http bench-restart verify lint fuzz
+.PHONY: build run cluster test bench bench-cluster bench-go bench-http bench-restart verify lint fuzz
 
 build:
 	@mkdir -p bin
@@ -44,6 +44,12 @@ bench-http: build
 	./bin/flashbench --start-server ./bin/flashsale --server-args "--log-level=warn" --suite --rounds $(ROUNDS) --duration 10s --conns 64
 
 ROUNDS ?= 5
+
+# A single node and a 3-node cluster side by side, on this machine: granted
+# holds through the leader and through a follower, product reads through a
+# follower, fsyncs and Raft messages per 1,000 holds (bench/clusterbench).
+bench-cluster: build
+	bench/clusterbench/run.sh $(ROUNDS) 10s 64
 
 # Restart time after 1, 5 and 10 million logged records, with and without a
 # snapshot (several minutes: most of it builds the histories).

@@ -284,6 +284,8 @@ func (e *Engine) loadProduct(d *decoder) {
 		o := orderState{qty: d.varint(), amountCents: d.varint(), status: OrderStatus(d.byte()), holdSeq: d.uvarint()}
 		d.secret(&o.secret)
 		o.createdNanos, o.updatedNanos, o.deadlineNanos = d.varint(), d.varint(), d.varint()
+		// A timestamp the state was made with: the clock never goes below it.
+		e.raiseClockFloor(o.updatedNanos)
 		o.failureReason = d.string()
 		if d.err != nil {
 			return

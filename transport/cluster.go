@@ -31,6 +31,8 @@ type Cluster interface {
 	// committed before the call; an error means it could not (no leader,
 	// no majority) within the contract's bound.
 	ReadBarrier(p int) error
+	// ReadBarrierAll is ReadBarrier for every partition at once.
+	ReadBarrierAll() error
 	// Healthy reports whether every partition has a leader this node can
 	// reach (itself included).
 	Healthy() bool
@@ -149,11 +151,11 @@ func (s *Server) allProducts(ctx *fasthttp.RequestCtx, sc *scratch, dst []engine
 	if s.cluster == nil {
 		return s.eng.Products(dst), true
 	}
+	if err := s.cluster.ReadBarrierAll(); err != nil {
+		writeError(ctx, sc, &errUnavailable)
+		return dst, false
+	}
 	for p := 0; p < s.cluster.Partitions(); p++ {
-		if err := s.cluster.ReadBarrier(p); err != nil {
-			writeError(ctx, sc, &errUnavailable)
-			return dst, false
-		}
 		eng, _ := s.cluster.Engine(p)
 		dst = eng.Products(dst)
 	}

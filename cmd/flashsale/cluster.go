@@ -8,17 +8,12 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wal/raftlog"
 	"github.com/rs/zerolog"
 )
-
-// readBarrierTimeout bounds a linearizable read's wait for its partition's
-// leader: within the contract's 2 s for a 503 when there is none.
-const readBarrierTimeout = 1500 * time.Millisecond
 
 // clusterNodeRuntime is one running cluster node: the Raft node, the peer
 // transport and one partitionMachine per partition. It is the front end's
@@ -49,8 +44,10 @@ func (c *clusterNodeRuntime) LeaderHTTP(p int) string {
 }
 
 func (c *clusterNodeRuntime) ReadBarrier(p int) error {
-	return c.node.ReadBarrier(p, readBarrierTimeout)
+	return c.node.ReadBarrier(p)
 }
+
+func (c *clusterNodeRuntime) ReadBarrierAll() error { return c.node.ReadBarrierAll() }
 
 func (c *clusterNodeRuntime) Healthy() bool {
 	for p := 0; p < c.cf.Partitions; p++ {

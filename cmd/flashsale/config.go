@@ -29,6 +29,7 @@ type config struct {
 	walTruncateCorrupt bool
 	snapshotEvery      uint64 // records logged between snapshots; 0 turns snapshots off
 	addrGiven          bool   // --addr (or its variable) was set
+	debugAddr          string // net/http/pprof listener; empty: none
 
 	// Cluster mode (all empty: a single node).
 	clusterFile         string
@@ -64,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "write a snapshot (and drop the log before the previous one) every N logged records; 0 turns snapshots off")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; keep it off public interfaces")
 	fs.StringVar(&c.clusterFile, "cluster", "", "cluster file (JSON {partitions, nodes:[{id,http,raft}]}): run as one node of that cluster")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "with --cluster: this node's id in the cluster file")
 	fs.StringVar(&c.raftListen, "raft-listen", "", "with --cluster: where to listen for Raft peers (default: this node's raft address in the cluster file)")

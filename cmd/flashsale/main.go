@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			"a machine crash or power loss can lose acknowledged holds, orders and payments")
 	}
 
+	if cfg.debugAddr != "" {
+		serveDebug(cfg.debugAddr, log)
+	}
 	if cfg.clusterFile != "" {
 		return runCluster(ctx, cfg, log, specs, stderr)
 	}
@@ -183,6 +188,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info().Int("exit_code", code).Msg("stopped")
 	return code
+}
+
+// serveDebug serves net/http/pprof on addr, for profiling a server under
+// load; a listener that fails is logged, not fatal.
+func serveDebug(addr string, log zerolog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	go func() {
+		log.Warn().Err(http.ListenAndServe(addr, mux)).Str("addr", addr).Msg("the profiler's listener stopped")
+	}()
 }
 
 // engineConfig is the engine's configuration from the flags, without its

@@ -36,6 +36,9 @@ const (
 	// waited that long: Raft dropped it, or the leadership is gone without
 	// the loop seeing it yet. Its callers get 503 unavailable.
 	proposalTimeout = 1500 * time.Millisecond
+	// defaultReadTimeout bounds a read barrier: like proposalTimeout, well
+	// within the 2 s in which a client must hear 503 without a leader.
+	defaultReadTimeout = 1500 * time.Millisecond
 	// rebalanceInterval is how often a node that leads more than its share
 	// of partitions hands one over.
 	rebalanceInterval = 3 * time.Second
@@ -79,6 +82,8 @@ type Config struct {
 	// memory behind its snapshot, so that a follower a little behind gets
 	// entries rather than a whole snapshot.
 	CompactKeepEntries uint64
+	// ReadTimeout bounds ReadBarrier's wait (default 1.5 s).
+	ReadTimeout time.Duration
 	// DiskCompactRecords is the node log's length from which its front,
 	// once every partition has it in a snapshot, is cut.
 	DiskCompactRecords uint64
@@ -142,6 +147,7 @@ type partition struct {
 
 	applied   atomic.Uint64
 	committed atomic.Uint64
+	proposals uint64 // the loop's: entries proposed since the last rebalance
 	lead      atomic.Uint64
 	term      atomic.Uint64
 
@@ -155,15 +161,28 @@ type partition struct {
 	journal   *Journal   // this node leads (or is becoming the leader of) the partition
 	lastLead  uint64
 
-	readMu      sync.Mutex
-	readWaiting []*readWaiter // ReadBarrier callers not yet asked for
-	readAsked   map[uint64][]*readWaiter
-	readKnown   []*readWaiter // their index is known; waiting for applied
+	// ReadBarrier callers wait in groups: every caller that arrives before
+	// the loop asks the leader joins readNext, and one ReadIndex request
+	// answers them all.
+	readMu    sync.Mutex
+	readNext  *readGroup            // joined by new callers; not asked yet
+	readAsked map[uint64]*readGroup // asked; the index is not known yet
+	readKnown []*readGroup          // the index is known; waiting for applied
 }
 
-type readWaiter struct {
-	index uint64
-	done  chan struct{}
+type readGroup struct {
+	waiters int           // readMu's: callers that joined
+	done    chan struct{} // closed once err is set
+	err     error         // nil: applied reached index
+	index   uint64
+	asked   time.Time
+}
+
+func newReadGroup() *readGroup { return &readGroup{done: make(chan struct{})} }
+
+func (g *readGroup) finish(err error) {
+	g.err = err
+	close(g.done)
 }
 
 // Open loads the node's log and snapshots and builds every partition's
@@ -183,6 +202,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = defaultSnapshotEntries
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = defaultReadTimeout
 	}
 	if cfg.DiskCompactRecords == 0 {
 		cfg.DiskCompactRecords = defaultDiskCompactRecords
@@ -217,7 +239,7 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) openPartition(id uint32, d *diskPartition) (*partition, error) {
 	p := &partition{id: id, ms: raft.NewMemoryStorage(), m: n.cfg.Machine(int(id)), snapDir: snapDir(n.cfg.Dir, id),
-		readAsked: map[uint64][]*readWaiter{}}
+		readAsked: map[uint64]*readGroup{}, readNext: newReadGroup()}
 	p.m.Reset()
 	fresh := d.snap == nil && d.hard == nil && len(d.ents) == 0
 	if d.snap != nil {
@@ -341,24 +363,45 @@ func (n *Node) Partitions() int { return len(n.parts) }
 // ReadBarrier waits until partition p's replica here reflects everything
 // committed before the call (a ReadIndex round with the leader, then the
 // apply of up to that index), so that a read after it is linearizable. It
-// returns ErrUnavailable when that does not happen within timeout.
-func (n *Node) ReadBarrier(p int, timeout time.Duration) error {
+// returns ErrUnavailable when that does not happen within the node's
+// readTimeout (no leader, no majority). Concurrent callers share one
+// ReadIndex request.
+func (n *Node) ReadBarrier(p int) error {
 	pt := n.parts[p]
-	w := &readWaiter{done: make(chan struct{})}
 	pt.readMu.Lock()
-	pt.readWaiting = append(pt.readWaiting, w)
+	g := pt.readNext
+	g.waiters++
 	pt.readMu.Unlock()
 	n.notify()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
-	case <-w.done:
-		return nil
-	case <-t.C:
-		return ErrUnavailable
+	case <-g.done:
+		return g.err
 	case <-n.stop:
 		return ErrUnavailable
 	}
+}
+
+// ReadBarrierAll is ReadBarrier for every partition at once.
+func (n *Node) ReadBarrierAll() error {
+	groups := make([]*readGroup, len(n.parts))
+	for i, pt := range n.parts {
+		pt.readMu.Lock()
+		groups[i] = pt.readNext
+		groups[i].waiters++
+		pt.readMu.Unlock()
+	}
+	n.notify()
+	for _, g := range groups {
+		select {
+		case <-g.done:
+			if g.err != nil {
+				return g.err
+			}
+		case <-n.stop:
+			return ErrUnavailable
+		}
+	}
+	return nil
 }
 
 func (n *Node) run() {
@@ -376,6 +419,7 @@ func (n *Node) run() {
 				p.rn.Tick()
 			}
 			n.checkStuck()
+			n.expireReads(time.Now())
 		case <-rebalance.C:
 			n.rebalance()
 		case in := <-n.recvc:
@@ -432,20 +476,23 @@ func (n *Node) step(in inbound) {
 	}
 }
 
-// round proposes what waits, persists every Ready in one fsync, sends,
-// applies and advances.
+// round proposes what waits, then handles every partition's Ready with one
+// fsync for all of them. The fsync overlaps with the rest of the round:
+// messages that do not depend on it go out at once (a leader's appends and
+// heartbeats, in a Ready whose term and vote are already durable: Raft
+// thesis 10.2.1, the leader writes in parallel with its followers), and
+// committed entries are applied (and their callers answered) while it runs;
+// committed entries are durable on a majority already. Messages that must
+// wait (votes, a follower's acknowledgement of what it is writing) go after
+// the fsync, and Advance last.
 func (n *Node) round() error {
 	for _, p := range n.parts {
 		n.propose(p)
 	}
-	type ready struct {
-		p  *partition
-		rd raft.Ready
-	}
-	var rds []ready
+	var rds []partReady
 	for _, p := range n.parts {
 		if p.rn.HasReady() {
-			rds = append(rds, ready{p, p.rn.Ready()})
+			rds = append(rds, partReady{p: p, rd: p.rn.Ready()})
 		}
 	}
 	if len(rds) == 0 {
@@ -454,7 +501,10 @@ func (n *Node) round() error {
 	n.stats.Rounds.Add(1)
 	var recs [][]byte
 	walFirst := n.wlog.LastIndex() + 1
-	for _, r := range rds {
+	for i := range rds {
+		r := &rds[i]
+		r.early = r.p.rn.BasicStatus().RaftState == raft.StateLeader && raft.IsEmptySnap(r.rd.Snapshot) &&
+			!hardStateChanges(r.p.hardState, r.rd.HardState)
 		if !raft.IsEmptySnap(r.rd.Snapshot) {
 			if err := r.p.saveSnapshot(r.rd.Snapshot); err != nil {
 				return err
@@ -478,12 +528,14 @@ func (n *Node) round() error {
 			recs = append(recs, b)
 		}
 	}
+	persisted := make(chan error, 1)
 	if len(recs) > 0 {
-		if err := n.persist(recs); err != nil {
-			return err
-		}
+		n.wlog.Submit(recs, func(err error) { persisted <- err })
+	} else {
+		persisted <- nil
 	}
-	var out []Envelope
+	// Raft's MemoryStorage is the in-memory image of the log; raft reads
+	// its own unstable entries until Advance, so filling it now is safe.
 	for _, r := range rds {
 		p, rd := r.p, r.rd
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -503,24 +555,8 @@ func (n *Node) round() error {
 				return err
 			}
 		}
-		for _, m := range rd.Messages {
-			if m.GetType() == raftpb.MessageType_MsgSnap {
-				n.stats.SnapshotsSent.Add(1)
-			}
-			out = append(out, Envelope{Partition: p.id, Msg: m})
-		}
 	}
-	if len(out) > 0 {
-		n.stats.MessagesSent.Add(uint64(len(out)))
-		n.cfg.Send(out)
-		for _, e := range out {
-			if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
-				// The transport reports a snapshot it could not send as
-				// dropped; one it handed to the peer is taken as delivered.
-				n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
-			}
-		}
-	}
+	n.send(rds, true)
 	for _, r := range rds {
 		p, rd := r.p, r.rd
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -537,12 +573,78 @@ func (n *Node) round() error {
 		if rd.SoftState != nil {
 			n.softState(p, rd.SoftState)
 		}
-		p.rn.Advance(rd)
+	}
+	// Messages that arrive meanwhile are stepped now (as raft's own node
+	// loop does between Ready and Advance): the acknowledgements of the
+	// followers then commit in the Ready right after this one.
+	for waiting := true; waiting; {
+		select {
+		case err := <-persisted:
+			if err != nil {
+				return err
+			}
+			waiting = false
+		case in := <-n.recvc:
+			n.step(in)
+		}
+	}
+	if len(recs) > 0 {
+		n.stats.Fsyncs.Add(1)
+	}
+	n.send(rds, false)
+	for _, r := range rds {
+		p := r.p
+		p.rn.Advance(r.rd)
 		n.watchLeadership(p)
 		n.completeReads(p)
 		n.maybeSnapshot(p, false)
 	}
 	return nil
+}
+
+// partReady is one partition's Ready in a round.
+type partReady struct {
+	p     *partition
+	rd    raft.Ready
+	early bool // its messages may go before the round's fsync
+}
+
+// send hands the messages of the Readys whose early flag is early to the
+// transport, in one call.
+func (n *Node) send(rds []partReady, early bool) {
+	var out []Envelope
+	for _, r := range rds {
+		if r.early != early {
+			continue
+		}
+		for _, m := range r.rd.Messages {
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				n.stats.SnapshotsSent.Add(1)
+			}
+			out = append(out, Envelope{Partition: r.p.id, Msg: m})
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	n.stats.MessagesSent.Add(uint64(len(out)))
+	n.cfg.Send(out)
+	for _, e := range out {
+		if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			// The transport reports a snapshot it could not send as
+			// dropped; one it handed to the peer is taken as delivered.
+			n.parts[e.Partition].rn.ReportSnapshot(e.Msg.GetTo(), raft.SnapshotFinish)
+		}
+	}
+}
+
+// hardStateChanges reports whether next changes the term or the vote of
+// the durable prev: messages of that Ready wait for the fsync.
+func hardStateChanges(prev, next *raftpb.HardState) bool {
+	if next == nil || raft.IsEmptyHardState(next) {
+		return false
+	}
+	return prev == nil || prev.GetTerm() != next.GetTerm() || prev.GetVote() != next.GetVote()
 }
 
 // propose turns the partition's waiting submissions into entries and read
@@ -601,6 +703,7 @@ func (n *Node) propose(p *partition) {
 			return
 		}
 		n.stats.Proposals.Add(1)
+		p.proposals++
 		subs = subs[k:]
 	}
 }
@@ -786,17 +889,22 @@ func readCtx(partition uint32, id uint64) []byte {
 // arrived since the last round.
 func (n *Node) askReads(p *partition) {
 	p.readMu.Lock()
-	w := p.readWaiting
-	p.readWaiting = nil
-	if len(w) > 0 {
-		id := n.readSeq.Add(1)
-		p.readAsked[id] = w
+	g := p.readNext
+	if g.waiters == 0 || len(p.readAsked) >= readGroupsAskedMax {
 		p.readMu.Unlock()
-		p.rn.ReadIndex(readCtx(p.id, id))
-		return
+		return // the leader is slow to answer: let callers gather
 	}
+	p.readNext = newReadGroup()
+	id := n.readSeq.Add(1)
+	g.asked = time.Now()
+	p.readAsked[id] = g
 	p.readMu.Unlock()
+	p.rn.ReadIndex(readCtx(p.id, id))
 }
+
+// readGroupsAskedMax bounds the ReadIndex requests of one partition in
+// flight.
+const readGroupsAskedMax = 64
 
 func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 	if len(rs.RequestCtx) != 12 {
@@ -807,35 +915,55 @@ func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 		return
 	}
 	p.readMu.Lock()
-	ws := p.readAsked[id]
-	delete(p.readAsked, id)
-	for _, w := range ws {
-		w.index = rs.Index
+	if g := p.readAsked[id]; g != nil {
+		delete(p.readAsked, id)
+		g.index = rs.Index
+		p.readKnown = append(p.readKnown, g)
 	}
-	p.readKnown = append(p.readKnown, ws...)
 	p.readMu.Unlock()
 }
 
-// completeReads releases the ReadBarrier callers whose index is applied,
-// and forgets requests the leader never answered (their callers timed out).
+// completeReads releases the ReadBarrier callers whose index is applied.
 func (n *Node) completeReads(p *partition) {
 	applied := p.applied.Load()
 	p.readMu.Lock()
 	kept := p.readKnown[:0]
-	for _, w := range p.readKnown {
-		if w.index <= applied {
-			close(w.done)
+	for _, g := range p.readKnown {
+		if g.index <= applied {
+			g.finish(nil)
 		} else {
-			kept = append(kept, w)
+			kept = append(kept, g)
 		}
 	}
 	p.readKnown = kept
-	if len(p.readAsked) > 1024 {
-		p.readAsked = map[uint64][]*readWaiter{}
-	}
 	p.readMu.Unlock()
 	if j := p.journal; j != nil && j.promoted {
 		j.advance(0, applied)
+	}
+}
+
+// expireReads fails the read groups asked longer than readTimeout ago: the
+// leader did not answer (there is none, or it lost its majority), or this
+// node did not apply up to the index in time.
+func (n *Node) expireReads(now time.Time) {
+	for _, p := range n.parts {
+		p.readMu.Lock()
+		for id, g := range p.readAsked {
+			if now.Sub(g.asked) > n.cfg.ReadTimeout {
+				delete(p.readAsked, id)
+				g.finish(ErrUnavailable)
+			}
+		}
+		kept := p.readKnown[:0]
+		for _, g := range p.readKnown {
+			if now.Sub(g.asked) > n.cfg.ReadTimeout {
+				g.finish(ErrUnavailable)
+			} else {
+				kept = append(kept, g)
+			}
+		}
+		p.readKnown = kept
+		p.readMu.Unlock()
 	}
 }
 
@@ -910,7 +1038,10 @@ func (n *Node) snapshotDone(r snapResult) {
 }
 
 // rebalance hands one partition to the least loaded voter when this node
-// leads more than its share, so that the load spreads over the nodes.
+// leads more than its share, so that the load spreads over the nodes. It
+// hands over the partition that proposed least since the last look: a
+// transfer fails the work in flight on it (503, retried by the client), so
+// the busiest partition of a sale in progress stays where it is.
 func (n *Node) rebalance() {
 	count := map[uint64]int{}
 	for _, id := range n.cfg.Nodes {
@@ -922,25 +1053,34 @@ func (n *Node) rebalance() {
 		}
 	}
 	share := (len(n.parts) + len(n.cfg.Nodes) - 1) / len(n.cfg.Nodes)
+	defer func() {
+		for _, p := range n.parts {
+			p.proposals = 0
+		}
+	}()
 	if count[n.cfg.NodeID] <= share {
 		return
 	}
+	var pick *partition
+	var to uint64
 	for _, p := range n.parts {
 		st := p.rn.Status()
-		if st.RaftState != raft.StateLeader {
+		if st.RaftState != raft.StateLeader || (pick != nil && p.proposals >= pick.proposals) {
 			continue
 		}
 		var best uint64
 		for id, pr := range st.Progress {
-			if id != n.cfg.NodeID && pr.Match == st.GetCommit() && (best == 0 || count[id] < count[best]) {
+			if id != n.cfg.NodeID && pr.Match == st.GetCommit() && count[id] < share && (best == 0 || count[id] < count[best]) {
 				best = id
 			}
 		}
-		if best != 0 && count[best] < share {
-			n.log.Info().Uint32("partition", p.id).Uint64("to", best).Msg("handing the leadership over to spread the load")
-			p.rn.TransferLeader(best)
-			n.notify()
-			return
+		if best != 0 {
+			pick, to = p, best
 		}
+	}
+	if pick != nil {
+		n.log.Info().Uint32("partition", pick.id).Uint64("to", to).Msg("handing the leadership over to spread the load")
+		pick.rn.TransferLeader(to)
+		n.notify()
 	}
 }

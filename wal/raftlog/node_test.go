@@ -590,7 +590,7 @@ func TestFollowerReadBarrierSeesEverythingAcknowledged(t *testing.T) {
 			if id == lead {
 				continue
 			}
-			if err := tc.nodes[id].ReadBarrier(0, testWait); err != nil {
+			if err := tc.nodes[id].ReadBarrier(0); err != nil {
 				t.Fatalf("node %d: ReadBarrier: %v", id, err)
 			}
 			if s := tc.machines[id][0].state(); len(s) == 0 || s[len(s)-1] != rec {
@@ -605,7 +605,7 @@ func TestReadBarrierWithoutMajorityIsUnavailable(t *testing.T) {
 	tc.leader(0)
 	tc.nw.isolate(3, true)
 	start := time.Now()
-	if err := tc.nodes[3].ReadBarrier(0, 500*time.Millisecond); !IsUnavailable(err) {
+	if err := tc.nodes[3].ReadBarrier(0); !IsUnavailable(err) {
 		t.Fatalf("an isolated node's read barrier answered %v, want ErrUnavailable", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
