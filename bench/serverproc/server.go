@@ -75,7 +75,18 @@ func Start(t testing.TB, bin, dataDir string, extraFlags ...string) *Server {
 // with WaitHealthy or WaitExit.
 func Launch(t testing.TB, bin, dataDir string, extraFlags ...string) *Server {
 	t.Helper()
-	addr := freeLoopbackAddr(t)
+	return LaunchAt(t, bin, freeLoopbackAddr(t), dataDir, extraFlags...)
+}
+
+// LaunchAt is Launch with the listen address given, for a server whose
+// address is fixed in advance: a node of a cluster, whose address is in the
+// cluster file every node reads. It does not wait for the server to become
+// healthy, and it does not retry when addr is taken (the caller chose it).
+// The server is started as
+//
+//	bin --addr addr --data-dir dataDir --log-level warn extraFlags...
+func LaunchAt(t testing.TB, bin, addr, dataDir string, extraFlags ...string) *Server {
+	t.Helper()
 	args := append([]string{"--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}, extraFlags...)
 	s := &Server{t: t, addr: addr, out: &outputBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)

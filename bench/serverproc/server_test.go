@@ -61,3 +61,28 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("WaitHealthy succeeded on an exited server")
 	}
 }
+
+// TestLaunchAt: LaunchAt listens on the address it was given, and Launch
+// (which goes through it) still picks one of its own.
+func TestLaunchAt(t *testing.T) {
+	bin := Build(t)
+	addr := freeLoopbackAddr(t)
+	s := LaunchAt(t, bin, addr, t.TempDir())
+	if err := s.WaitHealthy(StartTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if s.URL() != "http://"+addr {
+		t.Fatalf("URL %s, want http://%s", s.URL(), addr)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz at %s: %d", addr, resp.StatusCode)
+	}
+	if code := s.Term(); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d\n%s", code, s.Output())
+	}
+}
