@@ -60,10 +60,20 @@ func TestLinearizableAcrossFailovers(t *testing.T) { linearizableRun(t, linKill)
 // for linIsolated, linKills times, while clients keep sending to it too.
 func TestLinearizableAcrossPartitions(t *testing.T) { linearizableRun(t, linIsolate) }
 
+// TestLinearizeCatchesUncommittedAnswers: the same clients against a
+// cluster whose leaders answer without replicating
+// (--fault-ack-uncommitted); after the load every leader is killed and
+// restarted, losing what it acknowledged. The checker must find the
+// history not linearizable, so that its verdict on a correct cluster means
+// something. (No fault during the load: every request is answered, so the
+// search that proves the history illegal is quick.)
+func TestLinearizeCatchesUncommittedAnswers(t *testing.T) { linearizableRun(t, linFaulty) }
+
 // The faults of a linearizability run.
 const (
 	linKill    = "kill -9 and restart"
 	linIsolate = "cut off and heal"
+	linFaulty  = "leaders that answer without replicating, all killed after the load"
 )
 
 // linIsolated is how long a cut-off leader stays cut off: past the 2 s in
@@ -73,8 +83,11 @@ const linIsolated = 2500 * time.Millisecond
 func linearizableRun(t *testing.T, fault string) {
 	rng := rngFor(t)
 	seedFile, _ := json.Marshal(linCatalog)
-	c := Start(t, Options{Seed: seedFile, Proxies: fault == linIsolate,
-		ExtraFlags: []string{"--hold-ttl", "1h", "--order-ttl", "0"}})
+	flags := []string{"--hold-ttl", "1h", "--order-ttl", "0"}
+	if fault == linFaulty {
+		flags = append(flags, "--fault-ack-uncommitted")
+	}
+	c := Start(t, Options{Seed: seedFile, Proxies: fault == linIsolate, ExtraFlags: flags})
 
 	var alive atomic.Value
 	alive.Store(c.IDs())
@@ -108,7 +121,7 @@ func linearizableRun(t *testing.T, fault string) {
 			}
 		})
 	}
-	for i := 0; i < linKills && ctx.Err() == nil; i++ {
+	for i := 0; i < linKills && ctx.Err() == nil && fault != linFaulty; i++ {
 		time.Sleep(linLoadBefore)
 		p := rng.Intn(c.Partitions())
 		leader := c.Leader(p)
@@ -138,6 +151,14 @@ func linearizableRun(t *testing.T, fault string) {
 	time.Sleep(linLoadBefore) // some load on the healed cluster too
 	stopLoad()
 	wg.Wait()
+	if fault == linFaulty {
+		for p := 0; p < c.Partitions(); p++ {
+			if leader := c.Leader(p); leader != 0 {
+				c.Kill9(leader)
+				c.Restart(leader)
+			}
+		}
+	}
 	if budget.Load() <= 0 {
 		t.Errorf("the request budget (%d) ran out before the kills were done: raise linOps or linThink", linOps)
 	}
@@ -157,6 +178,12 @@ func linearizableRun(t *testing.T, fault string) {
 		}
 	}
 	t.Logf("%s (%d with unknown outcome)\n%s", res, unknown, linearize.Summary(history))
+	if fault == linFaulty {
+		if res.Verdict != porcupine.Illegal {
+			t.Errorf("the checker did not prove illegal the history of a cluster that lost what it acknowledged: %s", res)
+		}
+		return
+	}
 	if !res.OK() {
 		t.Errorf("the cluster's history across %d leader faults (%s) is not linearizable:\n%s", linKills, fault, res.Report)
 	}

@@ -77,3 +77,34 @@ func TestVerifyLedgerDetectsBrokenPromises(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckerCatchesUncommittedAnswers runs the load against a cluster whose
+// leaders answer without replicating (--fault-ack-uncommitted) and kills a
+// leader: the checker must report acknowledged work that the cluster lost,
+// so that its silence on a correct cluster means something.
+func TestCheckerCatchesUncommittedAnswers(t *testing.T) {
+	c := startCluster(t, false, "--fault-ack-uncommitted")
+	l := newLedger()
+	ld := newLoad(c, l, "fault", loadRequestLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	ld.run(ctx, 4, rand.Int63())
+	if l.counts["hold 201"] == 0 {
+		t.Fatalf("the faulty cluster acknowledged no hold: %s", l.summary())
+	}
+	for p := 0; p < c.Partitions(); p++ {
+		if leader := c.Leader(p); leader != 0 {
+			c.Kill9(leader)
+			c.Restart(leader)
+		}
+	}
+	if err := c.WaitReady(DefaultReadyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingReporter{}
+	verifyLedger(rec, c, l, catalog)
+	if len(rec.errors) == 0 {
+		t.Fatalf("the checker found nothing wrong with a cluster that never replicated: %s", l.summary())
+	}
+	t.Logf("the checker reported %d problems, the first: %s", len(rec.errors), rec.errors[0])
+}

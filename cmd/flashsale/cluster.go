@@ -152,9 +152,10 @@ func startCluster(cfg config, log zerolog.Logger, specs []engine.ProductSpec) (*
 	}
 	c.node, err = raftlog.Open(raftlog.Config{NodeID: self.ID, Nodes: cf.ids(), Partitions: cf.Partitions,
 		Dir: filepath.Join(cfg.dataDir, "raft"), NoSync: cfg.fsync == "never", SnapshotEntries: cfg.raftSnapshotEntries,
-		Send:    c.peers.Send,
-		Machine: func(p int) raftlog.Machine { return c.machines[p] },
-		Logger:  log.With().Str("component", "raft").Logger()})
+		FaultAckUncommitted: cfg.faultAckUncommitted,
+		Send:                c.peers.Send,
+		Machine:             func(p int) raftlog.Machine { return c.machines[p] },
+		Logger:              log.With().Str("component", "raft").Logger()})
 	if err != nil {
 		c.peers.Stop()
 		return nil, err
@@ -168,6 +169,9 @@ func startCluster(cfg config, log zerolog.Logger, specs []engine.ProductSpec) (*
 		return nil, err
 	}
 	c.node.Start()
+	if cfg.faultAckUncommitted {
+		log.Error().Msg("--fault-ack-uncommitted: this node answers without replicating; acknowledged work WILL be lost (tests only)")
+	}
 	log.Info().Uint64("node_id", self.ID).Int("partitions", cf.Partitions).Str("raft", listen).
 		Int("nodes", len(cf.Nodes)).Msg("cluster node started")
 	return c, nil

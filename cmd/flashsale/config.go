@@ -37,6 +37,7 @@ type config struct {
 	raftListen          string
 	raftPeerAddrs       string
 	raftSnapshotEntries uint64
+	faultAckUncommitted bool // tests of the tests only: see raftlog.Config
 }
 
 const envPrefix = "FLASHSALE_"
@@ -71,6 +72,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.raftListen, "raft-listen", "", "with --cluster: where to listen for Raft peers (default: this node's raft address in the cluster file)")
 	fs.StringVar(&c.raftPeerAddrs, "raft-peer-addrs", "", "with --cluster: ID=HOST:PORT,... dial these addresses for the given peers instead of the cluster file's (NAT, proxies)")
 	fs.Uint64Var(&c.raftSnapshotEntries, "raft-snapshot-entries", 10_000, "with --cluster: a partition snapshots (and the node compacts its Raft log) every N applied entries")
+	fs.BoolVar(&c.faultAckUncommitted, "fault-ack-uncommitted", false, "with --cluster, FOR TESTS ONLY: leaders answer without replicating anything (loses acknowledged work), so that tests can prove their checkers catch it")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
 		fs.PrintDefaults()

@@ -92,6 +92,12 @@ type Config struct {
 	// once every partition has it in a snapshot, is cut.
 	DiskCompactRecords uint64
 
+	// FaultAckUncommitted breaks the one promise that matters, on
+	// purpose, for the tests that show the checkers catch a broken node:
+	// a leader's Journal acknowledges every submission at once and never
+	// proposes it, so its answers live only in its memory.
+	FaultAckUncommitted bool
+
 	// Send hands messages to the peer transport; it must not block.
 	Send func([]Envelope)
 	// Machine returns partition p's state machine.
