@@ -56,9 +56,11 @@ bench-cluster: build
 bench-restart:
 	$(GO) test -run='^$$' -bench=Restart -benchtime=3x -timeout=60m ./cmd/flashsale/
 
-# Longer linearizability runs than `make test` does.
+# Longer linearizability runs than `make test` does, and 30 leader kills
+# (instead of 10) in the cluster's kill, failover and porcupine tests.
 verify:
 	LINEARIZE_LONG=1 $(GO) test -count=1 -timeout=30m -run=Linearizable ./bench/linearize/
+	FLASHSALE_CLUSTER_CYCLES=30 $(GO) test -race -count=1 -timeout=30m -run='Kill9|FailoverTime|Linearizable' ./bench/cluster/
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l lists unformatted files:"; echo "$$out"; exit 1; fi

