@@ -55,6 +55,8 @@ var (
 		message: "No order has that id."}
 	errUnavailable = apiError{status: fasthttp.StatusServiceUnavailable, code: "unavailable",
 		message: "The request's partition has no leader or no majority right now; nothing was acknowledged. Retry after the Retry-After delay.", retryAfter: true}
+	errLogFailed = apiError{status: fasthttp.StatusServiceUnavailable, code: "unavailable",
+		message: "This server's write-ahead log failed; it is stopping. Retry on another instance.", retryAfter: true}
 	errShuttingDown = apiError{status: fasthttp.StatusServiceUnavailable, code: "shutting_down",
 		message: "The server is shutting down; retry on another instance or later.", retryAfter: true}
 )

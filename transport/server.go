@@ -70,6 +70,7 @@ type Server struct {
 	adminDigest   [sha256.Size]byte
 
 	draining atomic.Bool
+	failed   atomic.Bool // the log failed: /healthz 503 until the process exits
 
 	cluster         Cluster // nil: single node
 	fwd             forwarder
@@ -110,6 +111,11 @@ func New(eng *engine.Engine, opts Options) *Server {
 // Metrics is the server's metric set, served by GET /metrics; the binary
 // adds the log's figures to it.
 func (s *Server) Metrics() *metrics.Set { return s.metrics }
+
+// Fail marks the server as unable to make anything durable (its log
+// failed or hangs): /healthz answers 503 from now on, while the process
+// stops.
+func (s *Server) Fail() { s.failed.Store(true) }
 
 // Drain marks the server as shutting down: /healthz answers 503 from now on,
 // so load balancers stop sending work while in-flight requests finish.

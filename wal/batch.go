@@ -87,7 +87,7 @@ func (l *Log) truncateFront(index uint64) error {
 		l.tailBytes, err = tailSegmentBytes(l.dir)
 	}
 	if err != nil {
-		l.sticky = fmt.Errorf("wal: TruncateFront(%d) failed; the log accepts no more writes: %w", index, err)
+		l.fail(fmt.Errorf("wal: TruncateFront(%d) failed; the log accepts no more writes: %w", index, err))
 		return l.sticky
 	}
 	l.firstIndex.Store(index)

@@ -206,17 +206,19 @@ func (l *Log) commit() {
 	index, tail, cycled := l.frameBatch(next)
 	if index > next {
 		start := time.Now()
+		l.commitFrom.Store(start.UnixNano())
 		var err error
 		if l.opts.CommitHook != nil {
 			err = l.opts.CommitHook(l.writeFn)
 		} else {
 			err = l.writeFn()
 		}
+		l.commitFrom.Store(0)
 		if err == nil && cycled {
 			err = l.segmentCycled()
 		}
 		if err != nil {
-			l.sticky = fmt.Errorf("wal: writing records %d..%d failed; the log accepts no more writes: %w", next, index-1, err)
+			l.fail(fmt.Errorf("wal: writing records %d..%d failed; the log accepts no more writes: %w", next, index-1, err))
 			for i := range p {
 				p[i].done(l.sticky)
 			}

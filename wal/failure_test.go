@@ -2,9 +2,11 @@ package wal
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 var errInjected = errors.New("injected I/O error")
@@ -111,5 +113,64 @@ func TestWriteOrSyncFailureIsSticky(t *testing.T) {
 			}
 			assertRecords(t, reopenRecords(t, dir, Options{}), want)
 		})
+	}
+}
+
+// The owner learns of a write failure at once through Failed, and of a
+// write that hangs through CommitStalled.
+func TestFailedAndStalledAreVisible(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	l, err := Open(t.TempDir(), Options{CommitHook: func(write func() error) error {
+		switch calls.Add(1) {
+		case 1:
+			return write()
+		case 2:
+			<-release
+			return errors.New("disk gone")
+		}
+		return write()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start()
+	defer l.Close()
+	submitWait := func() error {
+		errc := make(chan error, 1)
+		l.Submit([][]byte{[]byte("r")}, func(err error) { errc <- err })
+		return <-errc
+	}
+	if err := submitWait(); err != nil {
+		t.Fatal(err)
+	}
+	if l.CommitStalled(0) {
+		t.Fatal("CommitStalled with no write in progress")
+	}
+	errc := make(chan error, 1)
+	l.Submit([][]byte{[]byte("r")}, func(err error) { errc <- err })
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.CommitStalled(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a write that hangs is not reported as stalled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-l.Failed():
+		t.Fatal("Failed closed before the write failed")
+	default:
+	}
+	close(release)
+	if err := <-errc; err == nil {
+		t.Fatal("the failed write was acknowledged")
+	}
+	select {
+	case <-l.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Failed not closed after a write failure")
+	}
+	if l.Err() == nil || !strings.Contains(l.Err().Error(), "disk gone") {
+		t.Fatalf("Err() = %v, want the write failure", l.Err())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	twal "github.com/tidwall/wal"
 )
@@ -57,6 +58,43 @@ type Log struct {
 	sticky    error // the first write or sync failure; fatal
 	writeFn   func() error
 	replayBuf []byte
+
+	// failed is closed when sticky is set: the owner stops the process
+	// (a log that cannot write must not leave a server looking healthy).
+	failed     chan struct{}
+	failErr    atomic.Pointer[error]
+	commitFrom atomic.Int64 // UnixNano when the write in progress began; 0 when none
+}
+
+// Failed is closed once a write or sync of the log has failed; Err then
+// says why. The failure is permanent: nothing more is written or
+// acknowledged.
+func (l *Log) Failed() <-chan struct{} { return l.failed }
+
+// fail makes err the log's permanent failure (the first one wins) and
+// closes Failed. Committer goroutine only (or the caller before Start).
+func (l *Log) fail(err error) {
+	if l.sticky != nil {
+		return
+	}
+	l.sticky = err
+	l.failErr.Store(&err)
+	close(l.failed)
+}
+
+// Err is the failure that closed Failed, or nil.
+func (l *Log) Err() error {
+	if p := l.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// CommitStalled reports whether the write (and fsync) in progress has been
+// running for longer than d: a hung disk.
+func (l *Log) CommitStalled(d time.Duration) bool {
+	from := l.commitFrom.Load()
+	return from != 0 && time.Since(time.Unix(0, from)) > d
 }
 
 // Open opens or creates the log in dir, repairing a torn tail and refusing
@@ -97,7 +135,7 @@ func open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: opening %s: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: opts, tw: tw, recovery: rec,
-		subs: make(chan submission, opts.QueueCap), stopped: make(chan struct{})}
+		subs: make(chan submission, opts.QueueCap), stopped: make(chan struct{}), failed: make(chan struct{})}
 	l.writeFn = l.writeBatch
 	if err := l.load(next); err != nil {
 		tw.Close()

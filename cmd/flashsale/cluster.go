@@ -153,6 +153,7 @@ func startCluster(cfg config, log zerolog.Logger, specs []engine.ProductSpec) (*
 	c.node, err = raftlog.Open(raftlog.Config{NodeID: self.ID, Nodes: cf.ids(), Partitions: cf.Partitions,
 		Dir: filepath.Join(cfg.dataDir, "raft"), NoSync: cfg.fsync == "never", SnapshotEntries: cfg.raftSnapshotEntries,
 		FaultAckUncommitted: cfg.faultAckUncommitted,
+		CommitHook:          faultCommitHook(cfg.faultFailWriteAt, cfg.faultStallWriteAt),
 		Send:                c.peers.Send,
 		Machine:             func(p int) raftlog.Machine { return c.machines[p] },
 		Logger:              log.With().Str("component", "raft").Logger()})
@@ -226,6 +227,9 @@ func runCluster(ctx context.Context, cfg config, log zerolog.Logger, specs []eng
 		Cluster:       c,
 	})
 	registerRaftMetrics(srv, c)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go watchLog(c.node, cfg.commitStallTimeout, srv, log, stopWatch)
 	hs := srv.HTTPServer()
 	ln, err := net.Listen("tcp", c.self.HTTP)
 	if err != nil {

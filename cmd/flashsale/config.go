@@ -30,6 +30,9 @@ type config struct {
 	snapshotEvery      uint64 // records logged between snapshots; 0 turns snapshots off
 	addrGiven          bool   // --addr (or its variable) was set
 	debugAddr          string // net/http/pprof listener; empty: none
+	commitStallTimeout time.Duration
+	faultFailWriteAt   uint64 // tests only: the Nth batch write of the log fails
+	faultStallWriteAt  uint64 // tests only: the Nth batch write of the log never returns
 
 	// Cluster mode (all empty: a single node).
 	clusterFile         string
@@ -66,6 +69,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "write a snapshot (and drop the log before the previous one) every N logged records; 0 turns snapshots off")
+	fs.DurationVar(&c.commitStallTimeout, "commit-stall-timeout", 10*time.Second, "a log write (and fsync) not finished after this long stops the server (a hung disk): /healthz 503, exit code 4")
+	fs.Uint64Var(&c.faultFailWriteAt, "fault-fail-write-at", 0, "FOR TESTS ONLY: the Nth batch write of the log fails, as a broken disk would")
+	fs.Uint64Var(&c.faultStallWriteAt, "fault-stall-write-at", 0, "FOR TESTS ONLY: the Nth batch write of the log never returns, as a hung disk would")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; keep it off public interfaces")
 	fs.StringVar(&c.clusterFile, "cluster", "", "cluster file (JSON {partitions, nodes:[{id,http,raft}]}): run as one node of that cluster")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "with --cluster: this node's id in the cluster file")
@@ -131,6 +137,9 @@ func (c *config) check() error {
 	}
 	if c.clusterFile != "" && c.nodeID == 0 {
 		errs = append(errs, errors.New("--cluster needs --node-id"))
+	}
+	if c.commitStallTimeout <= 0 {
+		errs = append(errs, errors.New("--commit-stall-timeout must be positive"))
 	}
 	if c.raftSnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be positive"))

@@ -84,7 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	walDir := filepath.Join(cfg.dataDir, "wal")
-	wlog, err := wal.Open(walDir, wal.Options{NoSync: cfg.fsync == "never", TruncateCorrupt: cfg.walTruncateCorrupt})
+	wlog, err := wal.Open(walDir, wal.Options{NoSync: cfg.fsync == "never", TruncateCorrupt: cfg.walTruncateCorrupt,
+		CommitHook: faultCommitHook(cfg.faultFailWriteAt, cfg.faultStallWriteAt)})
 	if err != nil {
 		var corrupt *wal.CorruptError
 		if errors.As(err, &corrupt) {
@@ -155,6 +156,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReplayDuration: replay,
 	})
 	registerWALMetrics(srv, wlog)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go watchLog(wlog, cfg.commitStallTimeout, srv, log, stopWatch)
 	hs := srv.HTTPServer()
 
 	ln, err := net.Listen("tcp", cfg.addr)

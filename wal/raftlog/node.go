@@ -98,6 +98,10 @@ type Config struct {
 	// proposes it, so its answers live only in its memory.
 	FaultAckUncommitted bool
 
+	// CommitHook is the node log's wal.Options.CommitHook (fault
+	// injection in tests of the binary; nil otherwise).
+	CommitHook func(write func() error) error
+
 	// Send hands messages to the peer transport; it must not block.
 	Send func([]Envelope)
 	// Machine returns partition p's state machine.
@@ -119,6 +123,9 @@ type Node struct {
 	stopped chan struct{}
 
 	stats Stats
+
+	failed  chan struct{} // closed when the loop stopped on an error
+	failErr error         // set before failed is closed
 
 	readSeq atomic.Uint64
 
@@ -228,7 +235,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.CompactKeepEntries == 0 {
 		cfg.CompactKeepEntries = defaultCompactKeepEntries
 	}
-	wlog, err := wal.Open(walDir(cfg.Dir), wal.Options{NoSync: cfg.NoSync})
+	wlog, err := wal.Open(walDir(cfg.Dir), wal.Options{NoSync: cfg.NoSync, CommitHook: cfg.CommitHook})
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +248,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg: cfg, log: cfg.Logger, wlog: wlog,
 		recvc: make(chan inbound, inboundBatchesMax), kick: make(chan struct{}, 1),
 		snapc: make(chan snapResult, cfg.Partitions), stop: make(chan struct{}), stopped: make(chan struct{}),
+		failed: make(chan struct{}),
 	}
 	for i := 0; i < cfg.Partitions; i++ {
 		p, err := n.openPartition(uint32(i), &disk[i])
@@ -353,6 +361,25 @@ func (n *Node) notify() {
 	}
 }
 
+// Failed is closed once the node stopped serving on an error (its log
+// failed, or a committed entry did not apply); Err says why. Nothing is
+// acknowledged after it: the process should stop.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is the error that closed Failed, or nil.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
+}
+
+// CommitStalled reports whether the node's log has been writing one batch
+// for longer than d: a hung disk.
+func (n *Node) CommitStalled(d time.Duration) bool { return n.wlog.CommitStalled(d) }
+
 // Stats returns the node's counters.
 func (n *Node) Stats() *Stats { return &n.stats }
 
@@ -462,6 +489,8 @@ func (n *Node) run() {
 			err = n.round()
 		}
 		if err != nil {
+			n.failErr = err
+			close(n.failed)
 			n.log.Error().Err(err).Msg("raft log failed; the node stops serving")
 			for _, p := range n.parts {
 				if p.journal != nil {
