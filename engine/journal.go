@@ -16,6 +16,11 @@ import (
 // submission with no records is legal; its done runs once everything before
 // it is durable. The caller does not modify the record slices until done
 // runs. done must not block.
+//
+// A failure is permanent: once a submission failed, every later one fails
+// too, and nothing submitted after the failure is ever made durable. The
+// engine relies on it (it refuses every command from the first failure
+// on), and so does the binary, which stops the process.
 type Journal interface {
 	Submit(records [][]byte, done func(error))
 }
