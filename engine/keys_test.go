@@ -270,4 +270,3 @@ func TestSnapshotVersion1StillLoads(t *testing.T) {
 		t.Fatalf("%d keys loaded, want 5 (2 hold, 3 webhook)", got)
 	}
 }
-
