@@ -280,10 +280,14 @@ func (a *actor) handle(c *command, nowNanos int64, b *batch) {
 			panic("engine: payment routed to an actor that does not own the order")
 		}
 		r := record{kind: recPaymentApplied, atNanos: nowNanos, product: a.id, orderID: c.orderID,
-			success: c.payment.Success, reason: c.payment.FailureReason, key: c.keyEntry.key}
+			success: c.payment.Success, reason: c.payment.FailureReason, key: c.claim.key}
 		c.applied = a.emit(b, &r)
 		c.order = a.orderView(c.orderID, a.orders[c.orderID])
 	case cmdRestock:
+		if c.qty > StockMax-a.counts.total {
+			c.code = CodeInvalidArgument
+			return
+		}
 		a.emit(b, &record{kind: recProductRestocked, atNanos: nowNanos, product: a.id, qty: c.qty})
 		c.product = a.liveView()
 	case cmdSync:
@@ -300,16 +304,16 @@ func (a *actor) handleHold(c *command, nowNanos int64, b *batch) {
 	case c.qty > a.counts.available:
 		c.code = CodeInsufficientStock
 		c.available = a.counts.available
-		if c.keyEntry != nil {
+		if c.claim != nil {
 			a.emit(b, &record{kind: recHoldRejected, atNanos: nowNanos, product: a.id, qty: c.qty,
-				available: c.available, key: c.keyEntry.key})
+				available: c.available, key: c.claim.key})
 		}
 	default:
 		r := record{kind: recHoldCreated, atNanos: nowNanos, product: a.id, qty: c.qty,
 			holdSeq: a.holds.nextSeq(), deadline: nowNanos + int64(a.e.cfg.HoldTTL)}
 		a.newSecret(&r.secret)
-		if c.keyEntry != nil {
-			r.key = c.keyEntry.key
+		if c.claim != nil {
+			r.key = c.claim.key
 		}
 		a.emit(b, &r)
 		c.hold = a.holdView(r.holdSeq, a.holds.at(r.holdSeq), nowNanos)

@@ -38,35 +38,69 @@ func (e *Engine) CreateHold(productID uint64, qty int64, key []byte) HoldReply {
 	case qty > a.maxPerHold:
 		return HoldReply{Code: CodeQtyAboveMax}
 	}
-	var ke *keyEntry
 	if len(key) > 0 {
-		var outcome keyOutcome
-		ke, outcome = e.holdKeys.begin(key, holdFingerprint(productID, qty))
-		switch outcome {
-		case keyMismatch:
-			return HoldReply{Code: CodeKeyReused}
-		case keyFull:
-			return HoldReply{Code: CodeKeyTableFull}
-		case keyReplay:
-			e.stats.HoldsReplayed.Add(1)
-			r := ke.hold
-			r.Replayed = true
-			return r
-		}
+		return e.createHoldKeyed(a, qty, key)
 	}
 	c := getCommand(cmdHold)
 	c.qty = qty
-	c.keyEntry = ke
 	a.call(c)
 	reply := HoldReply{Code: c.code, Hold: c.hold, Available: c.available}
 	putCommand(c)
-	if ke != nil {
-		if reply.Code == OK || reply.Code == CodeInsufficientStock {
-			e.holdKeys.finish(ke)
-		} else {
-			e.holdKeys.abort(ke)
-		}
+	return reply
+}
+
+// keyStage names the points of a keyed request where a test hook runs.
+type keyStage uint8
+
+const (
+	keyClaimed  keyStage = iota + 1 // the key is claimed; nothing was sent to an actor yet
+	keyAnswered                     // the answer is durable; the claim is not ended yet
+)
+
+func (e *Engine) hook(s keyStage) {
+	if e.keyHook != nil {
+		e.keyHook(s)
 	}
+}
+
+// createHoldKeyed is CreateHold under an idempotency key.
+func (e *Engine) createHoldKeyed(a *actor, qty int64, key []byte) HoldReply {
+	claim, ans, outcome := e.holdKeys.begin(key, holdFingerprint(a.id, qty), e.nowNanos())
+	switch outcome {
+	case keyMismatch:
+		return HoldReply{Code: CodeKeyReused}
+	case keyFull:
+		return HoldReply{Code: CodeKeyTableFull}
+	case keyInvalid:
+		return HoldReply{Code: CodeInvalidArgument}
+	case keyReplay:
+		e.stats.HoldsReplayed.Add(1)
+		r := ans.holdReply()
+		r.Replayed = true
+		return r
+	}
+	// The claim ends on every path, a panic included: a claim left open
+	// would make every later request under the key wait forever. Once the
+	// answer is durable it is kept (a retry replays it); before, the claim
+	// is aborted (a retry runs afresh). A panic of the actor itself is
+	// fatal to the process, so it leaves no claim behind either.
+	durable := false
+	defer func() {
+		if durable {
+			e.holdKeys.finish(claim)
+		} else {
+			e.holdKeys.abort(claim)
+		}
+	}()
+	e.hook(keyClaimed)
+	c := getCommand(cmdHold)
+	c.qty = qty
+	c.claim = claim
+	a.call(c)
+	reply := HoldReply{Code: c.code, Hold: c.hold, Available: c.available}
+	putCommand(c)
+	durable = reply.Code == OK || reply.Code == CodeInsufficientStock
+	e.hook(keyAnswered)
 	return reply
 }
 
@@ -132,28 +166,37 @@ func (e *Engine) ApplyPayment(p Payment, key []byte) PaymentReply {
 	if len(key) == 0 || p.OrderID == 0 {
 		return PaymentReply{Code: CodeInvalidArgument}
 	}
-	ke, outcome := e.webhookKeys.begin(key, paymentFingerprint(p.OrderID, p.Success, p.FailureReason))
+	claim, ans, outcome := e.webhookKeys.begin(key, paymentFingerprint(p.OrderID, p.Success, p.FailureReason), e.nowNanos())
 	switch outcome {
 	case keyMismatch:
 		return PaymentReply{Code: CodeKeyReused}
 	case keyFull:
 		return PaymentReply{Code: CodeKeyTableFull}
+	case keyInvalid:
+		return PaymentReply{Code: CodeInvalidArgument}
 	case keyReplay:
 		e.stats.WebhooksReplayed.Add(1)
-		r := ke.payment
+		r := ans.paymentReply()
 		r.Replayed = true
 		return r
 	}
-	reply := e.deliverPayment(p, ke)
-	if reply.Code == OK {
-		e.webhookKeys.finish(ke)
-	} else {
-		e.webhookKeys.abort(ke)
-	}
+	// The claim ends on every path, a panic included (see createHoldKeyed).
+	durable := false
+	defer func() {
+		if durable {
+			e.webhookKeys.finish(claim)
+		} else {
+			e.webhookKeys.abort(claim)
+		}
+	}()
+	e.hook(keyClaimed)
+	reply := e.deliverPayment(p, claim)
+	durable = reply.Code == OK
+	e.hook(keyAnswered)
 	return reply
 }
 
-func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
+func (e *Engine) deliverPayment(p Payment, claim *keyClaim) PaymentReply {
 	s := e.orders.shard(p.OrderID)
 	s.mu.Lock()
 	pid, exists := s.owner[p.OrderID]
@@ -165,7 +208,7 @@ func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
 		}
 		nowNanos := e.nowNanos()
 		r := record{kind: recWebhookQueued, atNanos: nowNanos, orderID: p.OrderID, success: p.Success,
-			reason: p.FailureReason, key: ke.key, deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
+			reason: p.FailureReason, key: claim.key, deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
 		reply := e.queueWebhookLocked(s, &r)
 		wait := e.submit(&r)
 		s.mu.Unlock()
@@ -178,7 +221,7 @@ func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
 	c := getCommand(cmdPayment)
 	c.orderID = p.OrderID
 	c.payment = p
-	c.keyEntry = ke
+	c.claim = claim
 	e.actor(pid).call(c)
 	reply := PaymentReply{Code: c.code, OrderID: p.OrderID, Status: c.order.Status, Applied: c.applied}
 	putCommand(c)
@@ -190,7 +233,7 @@ func (e *Engine) deliverPayment(p Payment, ke *keyEntry) PaymentReply {
 func (e *Engine) queueWebhookLocked(s *orderShard, r *record) PaymentReply {
 	e.orders.queueLocked(s, r.orderID, queuedWebhook{success: r.success, reason: r.reason, deadlineNanos: r.deadline})
 	reply := PaymentReply{Code: OK, OrderID: r.orderID, Queued: true}
-	e.webhookKeys.remember(r.key, paymentFingerprint(r.orderID, r.success, r.reason), r.atNanos, nil, &reply)
+	e.webhookKeys.remember(r.key, r.atNanos, paymentAnswer(paymentFingerprint(r.orderID, r.success, r.reason), &reply))
 	e.stats.WebhooksQueued.Add(1)
 	return reply
 }
@@ -204,7 +247,7 @@ func (e *Engine) CreateProduct(spec ProductSpec) (Product, Code) {
 	if spec.MaxPerHold == 0 {
 		spec.MaxPerHold = DefaultMaxPerHold
 	}
-	if spec.Name == "" || spec.PriceCents < 0 || spec.TotalStock < 0 || spec.MaxPerHold < 1 {
+	if spec.Name == "" || spec.PriceCents < 0 || spec.TotalStock < 0 || spec.TotalStock > StockMax || spec.MaxPerHold < 1 {
 		return Product{}, CodeInvalidArgument
 	}
 	e.productsMu.Lock()
@@ -233,7 +276,9 @@ func (e *Engine) CreateProduct(spec ProductSpec) (Product, Code) {
 	return a.view(), OK
 }
 
-// Restock adds qty units to a product's total and available stock.
+// Restock adds qty units to a product's total and available stock. A total
+// above StockMax is refused (CodeInvalidArgument), checked by the actor, so
+// that concurrent restocks cannot pass the limit together.
 func (e *Engine) Restock(productID uint64, qty int64) (Product, Code) {
 	if code := e.refuse(); code != OK {
 		return Product{}, code
@@ -242,7 +287,7 @@ func (e *Engine) Restock(productID uint64, qty int64) (Product, Code) {
 	if a == nil {
 		return Product{}, CodeProductNotFound
 	}
-	if qty < 1 {
+	if qty < 1 || qty > StockMax {
 		return Product{}, CodeInvalidArgument
 	}
 	c := getCommand(cmdRestock)

@@ -13,8 +13,7 @@ func (a *actor) apply(r *record) (applied bool) {
 	case recHoldCreated:
 		a.applyHoldCreated(r)
 	case recHoldRejected:
-		reply := HoldReply{Code: CodeInsufficientStock, Available: r.available}
-		a.e.holdKeys.remember(r.key, holdFingerprint(a.id, r.qty), r.atNanos, &reply, nil)
+		a.e.holdKeys.remember(r.key, r.atNanos, holdRefusedAnswer(holdFingerprint(a.id, r.qty), r.available))
 	case recHoldExpired:
 		h := a.mustHold(r)
 		h.status = HoldExpired
@@ -27,7 +26,7 @@ func (a *actor) apply(r *record) (applied bool) {
 		applied = a.applyPayment(r.orderID, r.success, r.reason, r.atNanos)
 		o := a.orders[r.orderID]
 		reply := PaymentReply{Code: OK, OrderID: r.orderID, Status: o.status, Applied: applied}
-		a.e.webhookKeys.remember(r.key, paymentFingerprint(r.orderID, r.success, r.reason), r.atNanos, nil, &reply)
+		a.e.webhookKeys.remember(r.key, r.atNanos, paymentAnswer(paymentFingerprint(r.orderID, r.success, r.reason), &reply))
 		if applied {
 			a.e.stats.WebhooksApplied.Add(1)
 		} else {
@@ -69,8 +68,7 @@ func (a *actor) applyHoldCreated(r *record) {
 	a.deadlines.push(deadline{atNanos: r.deadline, holdSeq: r.holdSeq})
 	a.e.stats.HoldsCreated.Add(1)
 	if r.key != "" {
-		reply := HoldReply{Code: OK, Hold: a.holdView(r.holdSeq, a.holds.at(r.holdSeq), r.atNanos)}
-		a.e.holdKeys.remember(r.key, holdFingerprint(a.id, r.qty), r.atNanos, &reply, nil)
+		a.e.holdKeys.remember(r.key, r.atNanos, holdCreatedAnswer(a.id, r.holdSeq, r.secret, r.qty, r.deadline))
 	}
 }
 

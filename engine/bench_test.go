@@ -29,7 +29,7 @@ func benchEngine(b *testing.B, specs ...ProductSpec) *Engine {
 
 // BenchmarkHoldHotProduct: many callers race for one product through its
 // actor. Target (issue 2): >= 1,000,000 holds/s on 2 cores, 0 allocs/op.
-func BenchmarkHoldHotProduct(b *testing.B) { benchHolds(b, 1<<40, OK) }
+func BenchmarkHoldHotProduct(b *testing.B) { benchHolds(b, StockMax, OK) }
 
 // BenchmarkHoldSoldOut: the spike after sell-out, all refusals.
 func BenchmarkHoldSoldOut(b *testing.B) { benchHolds(b, 0, CodeInsufficientStock) }
@@ -69,7 +69,7 @@ func BenchmarkProductRead(b *testing.B) {
 
 // BenchmarkCheckout: hold, order and a success webhook under a fresh key.
 func BenchmarkCheckout(b *testing.B) {
-	e := benchEngine(b, ProductSpec{ID: 1, Name: "C", PriceCents: 1, TotalStock: 1 << 40, MaxPerHold: 1})
+	e := benchEngine(b, ProductSpec{ID: 1, Name: "C", PriceCents: 1, TotalStock: StockMax, MaxPerHold: 1})
 	var seq atomic.Uint64
 	b.ReportAllocs()
 	b.SetParallelism(16)
@@ -105,7 +105,7 @@ func BenchmarkReplay(b *testing.B) {
 	cfg.Journal = j
 	e := New(cfg)
 	e.Start()
-	e.Seed([]ProductSpec{{ID: 1, Name: "R", PriceCents: 1, TotalStock: 1 << 40, MaxPerHold: 1}})
+	e.Seed([]ProductSpec{{ID: 1, Name: "R", PriceCents: 1, TotalStock: StockMax, MaxPerHold: 1}})
 	for i := 0; i < holds; i++ {
 		e.CreateHold(1, 1, nil)
 	}

@@ -20,11 +20,11 @@ type command struct {
 	kind commandKind
 
 	// inputs
-	qty      int64
-	token    HoldToken
-	orderID  uint64
-	payment  Payment
-	keyEntry *keyEntry // set when the request carried an idempotency key
+	qty     int64
+	token   HoldToken
+	orderID uint64
+	payment Payment
+	claim   *keyClaim // set when the request carried an idempotency key
 
 	// outputs, written by the actor before done is signalled
 	code      Code
@@ -48,7 +48,7 @@ func getCommand(kind commandKind) *command {
 }
 
 func putCommand(c *command) {
-	c.keyEntry = nil
+	c.claim = nil
 	c.payment = Payment{}
 	c.order = Order{}
 	c.product = Product{}

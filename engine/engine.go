@@ -12,14 +12,20 @@ import (
 // Config holds the engine's limits and collaborators. Start from
 // DefaultConfig; every limit has a name and a default.
 type Config struct {
-	HoldTTL            time.Duration // how long a hold reserves its units
-	OrderTTL           time.Duration // payment window of a pending order; 0 turns it off
-	QueuedWebhookTTL   time.Duration // how long a webhook for a missing order waits
-	QueuedWebhooksMax  int           // webhooks waiting at once; beyond: CodeTooManyQueued
-	IdempotencyKeyTTL  time.Duration // how long answers are remembered under their key
-	IdempotencyKeysMax int           // keys remembered at once per namespace; beyond: CodeKeyTableFull
-	InboxCap           int           // commands queued per product; beyond: CodeOverloaded
-	SweepInterval      time.Duration // how often forgotten keys and stale queued webhooks are dropped
+	HoldTTL           time.Duration // how long a hold reserves its units
+	OrderTTL          time.Duration // payment window of a pending order; 0 turns it off
+	QueuedWebhookTTL  time.Duration // how long a webhook for a missing order waits
+	QueuedWebhooksMax int           // webhooks waiting at once; beyond: CodeTooManyQueued
+	// IdempotencyKeyTTL is how long answers are at least remembered under
+	// their key; they are forgotten by generation, at most TTL/8 later.
+	IdempotencyKeyTTL time.Duration
+	// IdempotencyKeyBytesMax is the memory the remembered answers of both
+	// namespaces (holds and webhooks) may take; once it is used up, a
+	// request under a new key gets CodeKeyTableFull while known keys still
+	// replay. About 50 bytes plus the key per answer (see keyTable).
+	IdempotencyKeyBytesMax int64
+	InboxCap               int           // commands queued per product; beyond: CodeOverloaded
+	SweepInterval          time.Duration // how often forgotten keys and stale queued webhooks are dropped
 	// ExpiredHoldRetention is how long an expired hold is still reported as
 	// "expired" across a snapshot; older ones are left out of snapshots.
 	ExpiredHoldRetention time.Duration
@@ -34,6 +40,13 @@ type Config struct {
 	// and name their partition. IDStride 0 or 1 hands out every id.
 	IDStride, IDResidue uint64
 
+	// OnKeyBudgetWarning, if set, is called when the idempotency keys'
+	// memory crosses 80 % of IdempotencyKeyBytesMax upward (once per
+	// crossing; it re-arms when the use falls below 80 %). It is called
+	// from whatever goroutine remembered the answer, replay included, so
+	// it must not block.
+	OnKeyBudgetWarning func(usedBytes, maxBytes int64)
+
 	// OnRefundNeeded, if set, is called (from an actor goroutine, so it must
 	// not block) when a success arrives for an order already cancelled.
 	OnRefundNeeded func(orderID, productID uint64)
@@ -42,25 +55,45 @@ type Config struct {
 // DefaultConfig is API.md's defaults, with the system clock and no journal.
 func DefaultConfig() Config {
 	return Config{
-		HoldTTL:              2 * time.Minute,
-		OrderTTL:             15 * time.Minute,
-		QueuedWebhookTTL:     time.Hour,
-		QueuedWebhooksMax:    100_000,
-		IdempotencyKeyTTL:    24 * time.Hour,
-		IdempotencyKeysMax:   10_000_000,
-		InboxCap:             4096,
-		SweepInterval:        time.Minute,
-		ExpiredHoldRetention: 24 * time.Hour,
-		Clock:                SystemClock{},
+		HoldTTL:                2 * time.Minute,
+		OrderTTL:               15 * time.Minute,
+		QueuedWebhookTTL:       time.Hour,
+		QueuedWebhooksMax:      100_000,
+		IdempotencyKeyTTL:      24 * time.Hour,
+		IdempotencyKeyBytesMax: DefaultIdempotencyKeyBytesMax,
+		InboxCap:               4096,
+		SweepInterval:          time.Minute,
+		ExpiredHoldRetention:   24 * time.Hour,
+		Clock:                  SystemClock{},
 	}
 }
 
+// DefaultIdempotencyKeyBytesMax is the default key budget: 2 GiB, about 23
+// million remembered answers under 36-byte keys.
+const DefaultIdempotencyKeyBytesMax = 2 << 30
+
+// IdempotencyKeyBytesLimit is the largest key budget New accepts.
+const IdempotencyKeyBytesLimit = 256 << 30
+
+// TTLMax is the longest TTL or retention New accepts: 30 days. It keeps
+// every deadline (a timestamp plus a TTL) far inside int64 nanoseconds.
+const TTLMax = 30 * 24 * time.Hour
+
+// StockMax is the largest total stock of a product (API.md: numbers up to
+// 10^12): creating or restocking beyond it is CodeInvalidArgument.
+const StockMax = 1_000_000_000_000
+
 // Stats counts what the engine did since it started (replay included).
+// The IdempotencyKey gauges are values now, not counts since start.
 type Stats struct {
 	HoldsCreated, HoldsExpired, HoldsReplayed                  atomic.Int64
 	OrdersCreated, OrdersPaid, OrdersCancelled, OrdersTimedOut atomic.Int64
 	WebhooksApplied, WebhooksNotApplied, WebhooksQueued        atomic.Int64
 	WebhooksReplayed, RefundsNeeded, RecordsReplayed           atomic.Int64
+
+	IdempotencyKeys        atomic.Int64 // gauge: answers remembered under keys, both namespaces
+	IdempotencyKeyBytes    atomic.Int64 // gauge: the memory they take (arenas and indexes)
+	IdempotencyKeysRefused atomic.Int64 // requests under a new key refused for the budget (CodeKeyTableFull)
 }
 
 // Engine is the flash sale: one actor per product, a journal behind them.
@@ -86,6 +119,9 @@ type Engine struct {
 	// clockFloorNanos is the latest timestamp used or replayed: the
 	// engine's time never goes below it (see nowNanos).
 	clockFloorNanos atomic.Int64
+	// keyHook, set by tests only, runs at the stages of a keyed request
+	// (see keyStage), so that tests can make one panic.
+	keyHook func(keyStage)
 
 	actorsWG    sync.WaitGroup
 	janitorQuit chan struct{}
@@ -114,18 +150,31 @@ func New(cfg Config) *Engine {
 		panic(fmt.Sprintf("engine: IDResidue %d is not below IDStride %d", cfg.IDResidue, cfg.IDStride))
 	}
 	if cfg.HoldTTL <= 0 || cfg.QueuedWebhookTTL <= 0 || cfg.IdempotencyKeyTTL <= 0 || cfg.OrderTTL < 0 ||
-		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeysMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 || cfg.ExpiredHoldRetention <= 0 {
+		cfg.QueuedWebhooksMax <= 0 || cfg.IdempotencyKeyBytesMax <= 0 || cfg.InboxCap <= 0 || cfg.SweepInterval <= 0 || cfg.ExpiredHoldRetention <= 0 {
 		panic(fmt.Sprintf("engine: invalid config %+v", cfg))
 	}
-	e := &Engine{
-		cfg:         cfg,
-		clock:       cfg.Clock,
-		journal:     cfg.Journal,
-		holdKeys:    newKeyTable(cfg.IdempotencyKeysMax),
-		webhookKeys: newKeyTable(cfg.IdempotencyKeysMax),
-		orders:      newOrderDir(cfg.QueuedWebhooksMax),
-		replaying:   true,
+	for _, d := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"HoldTTL", cfg.HoldTTL}, {"OrderTTL", cfg.OrderTTL}, {"QueuedWebhookTTL", cfg.QueuedWebhookTTL},
+		{"IdempotencyKeyTTL", cfg.IdempotencyKeyTTL}, {"ExpiredHoldRetention", cfg.ExpiredHoldRetention}} {
+		if d.ttl > TTLMax {
+			panic(fmt.Sprintf("engine: %s %v is above TTLMax %v", d.name, d.ttl, TTLMax))
+		}
 	}
+	if cfg.IdempotencyKeyBytesMax > IdempotencyKeyBytesLimit {
+		panic(fmt.Sprintf("engine: IdempotencyKeyBytesMax %d is above %d", cfg.IdempotencyKeyBytesMax, int64(IdempotencyKeyBytesLimit)))
+	}
+	e := &Engine{
+		cfg:       cfg,
+		clock:     cfg.Clock,
+		journal:   cfg.Journal,
+		orders:    newOrderDir(cfg.QueuedWebhooksMax),
+		replaying: true,
+	}
+	budget := newKeyBudget(cfg.IdempotencyKeyBytesMax, &e.stats, cfg.OnKeyBudgetWarning)
+	e.holdKeys = newKeyTable(int64(cfg.IdempotencyKeyTTL), budget)
+	e.webhookKeys = newKeyTable(int64(cfg.IdempotencyKeyTTL), budget)
 	e.products.Store(&productSet{byID: map[uint64]*actor{}})
 	return e
 }
@@ -358,13 +407,13 @@ func (e *Engine) janitor() {
 	}
 }
 
-// sweep forgets idempotency keys past their retention and queued webhooks
-// past their deadline. Neither changes an answer: a forgotten key's request
-// would be new anyway, and a stale queued webhook would not be applied.
+// sweep frees the idempotency-key generations past their retention and
+// queued webhooks past their deadline. Neither changes an answer: lookups
+// already skip a dead generation, and a stale queued webhook would not be
+// applied.
 func (e *Engine) sweep(now time.Time) {
-	cutoff := now.Add(-e.cfg.IdempotencyKeyTTL).UnixNano()
-	e.holdKeys.sweep(cutoff)
-	e.webhookKeys.sweep(cutoff)
+	e.holdKeys.sweep(now.UnixNano())
+	e.webhookKeys.sweep(now.UnixNano())
 	e.orders.sweep(now.UnixNano())
 }
 

@@ -115,7 +115,6 @@ func (te *testEngine) mustOrder(tok HoldToken) Order {
 // queued webhooks past their deadline). Only for engines whose actors are
 // not running (before Start or after Stop).
 func dumpState(e *Engine, now time.Time) string {
-	keyCutoff := now.Add(-e.cfg.IdempotencyKeyTTL).UnixNano()
 	s := fmt.Sprintf("lastOrder=%d\n", e.lastOrderID.Load())
 	for _, a := range e.products.Load().ordered {
 		s += fmt.Sprintf("product %d %q %d %d %+v\n", a.id, a.name, a.priceCents, a.maxPerHold, a.counts)
@@ -135,13 +134,16 @@ func dumpState(e *Engine, now time.Time) string {
 	}
 	for _, kt := range []*keyTable{e.holdKeys, e.webhookKeys} {
 		var keys []string
+		for _, ref := range kt.collect(now.UnixNano()) {
+			key, a := decodeKeyRecord(ref.record(), ref.gen*kt.spanNanos)
+			keys = append(keys, fmt.Sprintf("  key %q gen=%d %+v", key, ref.gen, a))
+		}
+		claims := 0
 		for i := range kt.shards {
-			for k, ke := range kt.shards[i].m {
-				if ke.atNanos < keyCutoff {
-					continue
-				}
-				keys = append(keys, fmt.Sprintf("  key %q fp=%x durable=%v hold=%+v pay=%+v", k, ke.fp, ke.durable, ke.hold, ke.payment))
-			}
+			claims += len(kt.shards[i].claims)
+		}
+		if claims > 0 {
+			keys = append(keys, fmt.Sprintf("  %d open claims", claims))
 		}
 		sort.Strings(keys)
 		for _, l := range keys {

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -19,7 +22,9 @@ import (
 // webhooks past their deadline. Memory after a restart tracks live work,
 // not history.
 
-const snapshotVersion = 1
+// snapshotVersion 2 encodes idempotency keys by generation, compactly
+// (appendKeys); version 1 (full answer structs per key) still loads.
+const snapshotVersion = 2
 
 // Pause stops every actor between two batches, blocks product creation and
 // webhook queueing, and waits until everything submitted so far is durable:
@@ -72,7 +77,6 @@ type pauseRequest struct {
 func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
 	nowNanos := now.UnixNano()
 	holdCutoff := nowNanos - int64(e.cfg.ExpiredHoldRetention)
-	keyCutoff := nowNanos - int64(e.cfg.IdempotencyKeyTTL)
 
 	dst = append(dst, snapshotVersion)
 	dst = binary.AppendUvarint(dst, e.lastOrderID.Load())
@@ -122,8 +126,8 @@ func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
 		}
 	}
 	dst = e.appendQueued(dst, nowNanos)
-	dst = appendKeys(dst, e.holdKeys, keyCutoff)
-	dst = appendKeys(dst, e.webhookKeys, keyCutoff)
+	dst = appendKeys(dst, e.holdKeys, nowNanos)
+	dst = appendKeys(dst, e.webhookKeys, nowNanos)
 	return dst
 }
 
@@ -153,43 +157,59 @@ func (e *Engine) appendQueued(dst []byte, nowNanos int64) []byte {
 	return dst
 }
 
-// appendKeys writes the answered entries of t (those an applied record
-// remembered); entries still waiting for their first answer have no record
-// and are left out, as a crash would leave them.
-func appendKeys(dst []byte, t *keyTable, cutoffNanos int64) []byte {
-	var entries []*keyEntry
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for _, ke := range s.m {
-			if ke.atNanos != 0 && ke.atNanos >= cutoffNanos {
-				entries = append(entries, ke)
+// appendKeys writes the answers of t that lookups at nowNanos see (those
+// an applied record remembered), by generation: each generation as the
+// span it covers and its answers sorted by key, so that one state always
+// encodes to the same bytes. Claims without an answer have no record and
+// are left out, as a crash would leave them.
+func appendKeys(dst []byte, t *keyTable, nowNanos int64) []byte {
+	refs := t.collect(nowNanos)
+	slices.SortFunc(refs, func(a, b keyRef) int {
+		if a.gen != b.gen {
+			return cmp.Compare(a.gen, b.gen)
+		}
+		return bytes.Compare(a.key(), b.key())
+	})
+	groups := 0
+	for i := range refs {
+		if i == 0 || refs[i].gen != refs[i-1].gen {
+			groups++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(groups))
+	for i := 0; i < len(refs); {
+		gen := refs[i].gen
+		j := i
+		for j < len(refs) && refs[j].gen == gen {
+			j++
+		}
+		start := gen * t.spanNanos
+		dst = binary.AppendVarint(dst, start)
+		dst = binary.AppendVarint(dst, start+t.spanNanos)
+		dst = binary.AppendUvarint(dst, uint64(j-i))
+		for ; i < j; i++ {
+			key, a := decodeKeyRecord(refs[i].record(), start)
+			dst = binary.AppendUvarint(dst, uint64(len(key)))
+			dst = append(dst, key...)
+			dst = append(dst, byte(a.kind))
+			switch a.kind {
+			case keyHoldCreated:
+				dst = binary.AppendUvarint(dst, a.productID)
+				dst = binary.AppendUvarint(dst, a.seq)
+				dst = append(dst, a.secret[:]...)
+				dst = binary.AppendVarint(dst, a.qty)
+				dst = binary.AppendVarint(dst, a.expiresNanos)
+			case keyHoldRefused:
+				dst = binary.LittleEndian.AppendUint64(dst, a.fp)
+				dst = binary.AppendVarint(dst, a.available)
+			case keyPayment:
+				dst = binary.LittleEndian.AppendUint64(dst, a.fp)
+				dst = binary.AppendUvarint(dst, a.orderID)
+				dst = appendBool(dst, a.queued)
+				dst = append(dst, byte(a.status))
+				dst = appendBool(dst, a.applied)
 			}
 		}
-		s.mu.Unlock()
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
-	dst = binary.AppendUvarint(dst, uint64(len(entries)))
-	for _, ke := range entries {
-		dst = appendString(dst, ke.key)
-		dst = binary.LittleEndian.AppendUint64(dst, ke.fp)
-		dst = binary.AppendVarint(dst, ke.atNanos)
-		h := ke.hold
-		dst = append(dst, byte(h.Code))
-		dst = binary.AppendVarint(dst, h.Available)
-		dst = binary.AppendUvarint(dst, h.Hold.Token.ProductID)
-		dst = binary.AppendUvarint(dst, h.Hold.Token.Seq)
-		dst = append(dst, h.Hold.Token.Secret[:]...)
-		dst = binary.AppendVarint(dst, h.Hold.Qty)
-		dst = binary.AppendVarint(dst, timeNanos(h.Hold.ExpiresAt))
-		dst = append(dst, byte(h.Hold.Status))
-		dst = binary.AppendUvarint(dst, h.Hold.OrderID)
-		p := ke.payment
-		dst = append(dst, byte(p.Code))
-		dst = binary.AppendUvarint(dst, p.OrderID)
-		dst = appendBool(dst, p.Queued)
-		dst = append(dst, byte(p.Status))
-		dst = appendBool(dst, p.Applied)
 	}
 	return dst
 }
@@ -224,8 +244,9 @@ func (e *Engine) LoadSnapshot(src []byte) (err error) {
 		}
 	}()
 	d := decoder{src: src}
-	if v := d.byte(); v != snapshotVersion {
-		return fmt.Errorf("%w: version %d", errSnapshotInvalid, v)
+	version := d.byte()
+	if version != 1 && version != snapshotVersion {
+		return fmt.Errorf("%w: version %d", errSnapshotInvalid, version)
 	}
 	e.lastOrderID.Store(d.uvarint())
 	for n := d.count(); n > 0 && d.err == nil; n-- {
@@ -237,8 +258,13 @@ func (e *Engine) LoadSnapshot(src []byte) (err error) {
 		s := e.orders.shard(id)
 		e.orders.queueLocked(s, id, ev)
 	}
-	loadKeys(&d, e.holdKeys)
-	loadKeys(&d, e.webhookKeys)
+	if version == 1 {
+		loadKeysV1(&d, e.holdKeys, false)
+		loadKeysV1(&d, e.webhookKeys, true)
+	} else {
+		loadKeys(&d, e.holdKeys, false)
+		loadKeys(&d, e.webhookKeys, true)
+	}
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", errSnapshotInvalid, d.err)
 	}
@@ -329,17 +355,51 @@ func (a *actor) checkHeldUnits() {
 	}
 }
 
-func loadKeys(d *decoder, t *keyTable) {
+// loadKeys restores what appendKeys wrote. Each answer is remembered as of
+// the end of its generation's span, so that it lands in the same
+// generation (or, if the TTL changed, is kept at least as long).
+func loadKeys(d *decoder, t *keyTable, webhooks bool) {
+	for groups := d.count(); groups > 0 && d.err == nil; groups-- {
+		start, end := d.varint(), d.varint()
+		if d.err == nil && end <= start {
+			panic(fmt.Sprintf("key generation [%d, %d)", start, end))
+		}
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			key := d.string()
+			var a keyAnswer
+			switch kind := keyAnswerKind(d.byte()); {
+			case kind == keyHoldCreated && !webhooks:
+				productID, seq := d.uvarint(), d.uvarint()
+				var secret [16]byte
+				d.secret(&secret)
+				qty, expires := d.varint(), d.varint()
+				a = holdCreatedAnswer(productID, seq, secret, qty, expires)
+			case kind == keyHoldRefused && !webhooks:
+				fp := d.uint64LE()
+				a = holdRefusedAnswer(fp, d.varint())
+			case kind == keyPayment && webhooks:
+				fp := d.uint64LE()
+				r := PaymentReply{Code: OK, OrderID: d.uvarint(), Queued: d.bool(), Status: OrderStatus(d.byte()), Applied: d.bool()}
+				a = paymentAnswer(fp, &r)
+			default:
+				if d.err == nil {
+					panic(fmt.Sprintf("key answer of kind %d in the %s namespace", kind, map[bool]string{false: "hold", true: "webhook"}[webhooks]))
+				}
+			}
+			if d.err != nil {
+				return
+			}
+			t.remember(key, end-1, a)
+		}
+	}
+}
+
+// loadKeysV1 restores the keys of a version 1 snapshot: one entry per key
+// with its time and both answer structs in full.
+func loadKeysV1(d *decoder, t *keyTable, webhooks bool) {
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		key := d.string()
-		var fp uint64
-		if d.err == nil && len(d.src)-d.off >= 8 {
-			fp = binary.LittleEndian.Uint64(d.src[d.off:])
-			d.off += 8
-		} else {
-			d.err = errRecordShort
-			return
-		}
+		fp := d.uint64LE()
 		at := d.varint()
 		var h HoldReply
 		h.Code = Code(d.byte())
@@ -347,11 +407,10 @@ func loadKeys(d *decoder, t *keyTable) {
 		h.Hold.Token.ProductID = d.uvarint()
 		h.Hold.Token.Seq = d.uvarint()
 		d.secret(&h.Hold.Token.Secret)
-		h.Hold.ProductID = h.Hold.Token.ProductID
 		h.Hold.Qty = d.varint()
-		h.Hold.ExpiresAt = nanosTime(d.varint())
-		h.Hold.Status = HoldStatus(d.byte())
-		h.Hold.OrderID = d.uvarint()
+		expires := d.varint()
+		d.byte() // the hold's status: always active in a remembered answer
+		d.uvarint()
 		var p PaymentReply
 		p.Code = Code(d.byte())
 		p.OrderID = d.uvarint()
@@ -361,8 +420,37 @@ func loadKeys(d *decoder, t *keyTable) {
 		if d.err != nil {
 			return
 		}
-		t.remember(key, fp, at, &h, &p)
+		var a keyAnswer
+		switch {
+		case webhooks:
+			a = paymentAnswer(fp, &p)
+		case h.Code == OK:
+			tok := h.Hold.Token
+			a = holdCreatedAnswer(tok.ProductID, tok.Seq, tok.Secret, h.Hold.Qty, expires)
+			if a.fp != fp {
+				panic(fmt.Sprintf("key %q: fingerprint %x does not match its hold", key, fp))
+			}
+		case h.Code == CodeInsufficientStock:
+			a = holdRefusedAnswer(fp, h.Available)
+		default:
+			panic(fmt.Sprintf("key %q: remembered hold answer %d", key, h.Code))
+		}
+		t.remember(key, at, a)
 	}
+}
+
+// uint64LE reads 8 little-endian bytes.
+func (d *decoder) uint64LE() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.src)-d.off < 8 {
+		d.err = errRecordShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.src[d.off:])
+	d.off += 8
+	return v
 }
 
 // count reads a collection length, refusing one larger than the bytes left

@@ -120,7 +120,7 @@ const (
 	CodeOverloaded    // an actor's queue is full; retry later
 	CodeShuttingDown  // the engine is stopping
 	CodeTooManyQueued // queued webhooks are at QueuedWebhooksMax
-	CodeKeyTableFull  // idempotency keys are at IdempotencyKeysMax
+	CodeKeyTableFull  // idempotency keys use up IdempotencyKeyBytesMax
 	CodeJournalFailed // the log failed; nothing was acknowledged
 	CodeProductExists // admin create with an id already taken
 	CodeUnavailable   // the journal cannot commit now (cluster: not the leader, no majority); nothing was acknowledged

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flashsale/flashsale/engine"
 	"github.com/rs/zerolog"
 )
 
@@ -41,6 +42,8 @@ type config struct {
 	raftPeerAddrs       string
 	raftSnapshotEntries uint64
 	faultAckUncommitted bool // tests of the tests only: see raftlog.Config
+
+	idempotencyKeyBytesMax int64 // memory of remembered idempotency answers; beyond: 503 overloaded for new keys
 }
 
 const envPrefix = "FLASHSALE_"
@@ -79,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.raftPeerAddrs, "raft-peer-addrs", "", "with --cluster: ID=HOST:PORT,... dial these addresses for the given peers instead of the cluster file's (NAT, proxies)")
 	fs.Uint64Var(&c.raftSnapshotEntries, "raft-snapshot-entries", 10_000, "with --cluster: a partition snapshots (and the node compacts its Raft log) every N applied entries")
 	fs.BoolVar(&c.faultAckUncommitted, "fault-ack-uncommitted", false, "with --cluster, FOR TESTS ONLY: leaders answer without replicating anything (loses acknowledged work), so that tests can prove their checkers catch it")
+	fs.Int64Var(&c.idempotencyKeyBytesMax, "idempotency-key-bytes-max", engine.DefaultIdempotencyKeyBytesMax, "memory (bytes) for remembered idempotency keys, holds and webhooks together (about 50 bytes plus the key each); when used up, requests under new keys get 503 overloaded and known keys still replay")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
 		fs.PrintDefaults()
@@ -140,6 +144,17 @@ func (c *config) check() error {
 	}
 	if c.commitStallTimeout <= 0 {
 		errs = append(errs, errors.New("--commit-stall-timeout must be positive"))
+	}
+	for _, d := range []struct {
+		flag string
+		ttl  time.Duration
+	}{{"--hold-ttl", c.holdTTL}, {"--order-ttl", c.orderTTL}, {"--queued-webhook-ttl", c.queuedWebhookTTL}} {
+		if d.ttl > engine.TTLMax {
+			errs = append(errs, fmt.Errorf("%s must be at most %v (30 days), not %v", d.flag, engine.TTLMax, d.ttl))
+		}
+	}
+	if c.idempotencyKeyBytesMax <= 0 || c.idempotencyKeyBytesMax > engine.IdempotencyKeyBytesLimit {
+		errs = append(errs, fmt.Errorf("--idempotency-key-bytes-max must be between 1 and %d, not %d", int64(engine.IdempotencyKeyBytesLimit), c.idempotencyKeyBytesMax))
 	}
 	if c.raftSnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be positive"))

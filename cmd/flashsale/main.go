@@ -215,6 +215,11 @@ func engineConfig(cfg config, log zerolog.Logger) engine.Config {
 	ecfg.OrderTTL = cfg.orderTTL
 	ecfg.QueuedWebhookTTL = cfg.queuedWebhookTTL
 	ecfg.OnRefundNeeded = transport.RefundLogger(log)
+	ecfg.IdempotencyKeyBytesMax = cfg.idempotencyKeyBytesMax
+	ecfg.OnKeyBudgetWarning = func(usedBytes, maxBytes int64) {
+		log.Warn().Int64("used_bytes", usedBytes).Int64("max_bytes", maxBytes).
+			Msg("idempotency keys use 80 % of --idempotency-key-bytes-max; at 100 % requests under new keys get 503")
+	}
 	return ecfg
 }
 
