@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // keyTable remembers the first answer given under each idempotency key of one
@@ -285,14 +286,18 @@ func newKeyTable(ttlNanos int64, budget *keyBudget) *keyTable {
 }
 
 // locate returns key's shard and index tag. Tags are at least 2 (see keyTagDead).
-func (t *keyTable) locate(key string) (*keyShard, uint32) {
-	h := maphash.String(keyHashSeed, key)
+func (t *keyTable) locate(key []byte) (*keyShard, uint32) {
+	h := maphash.Bytes(keyHashSeed, key)
 	tag := uint32(h >> 32)
 	if tag < 2 {
 		tag += 2
 	}
 	return &t.shards[h%keyShardCount], tag
 }
+
+// bytesOf views s as bytes without copying, for lookups only: the bytes
+// must never be written or kept.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // genOf is the generation of an answer given at atNanos.
 func (t *keyTable) genOf(atNanos int64) int64 {
@@ -319,7 +324,7 @@ func ringSlot(gen int64) int {
 
 // find returns the slot of key's live answer in g, or the empty slot where
 // it would go.
-func (g *keyGen) find(key string, tag uint32) (slot int, off uint32, found bool) {
+func (g *keyGen) find(key []byte, tag uint32) (slot int, off uint32, found bool) {
 	n := len(g.slots)
 	i := int((uint64(tag) * uint64(n)) >> 32)
 	for {
@@ -329,7 +334,7 @@ func (g *keyGen) find(key string, tag uint32) (slot int, off uint32, found bool)
 		}
 		if uint32(s>>32) == tag {
 			off = uint32(s)
-			if string(g.keyAt(off)) == key {
+			if string(g.keyAt(off)) == string(key) {
 				return i, off, true
 			}
 		}
@@ -349,7 +354,7 @@ func (g *keyGen) keyAt(off uint32) []byte {
 }
 
 // lookupLocked finds key's answer among the generations live at nowNanos.
-func (t *keyTable) lookupLocked(s *keyShard, key string, tag uint32, nowNanos int64) (keyAnswer, bool) {
+func (t *keyTable) lookupLocked(s *keyShard, key []byte, tag uint32, nowNanos int64) (keyAnswer, bool) {
 	for i := range s.gens {
 		g := &s.gens[i]
 		if g.slots == nil || !t.live(g.gen, nowNanos) {
@@ -371,16 +376,15 @@ func (t *keyTable) begin(key []byte, fp uint64, nowNanos int64) (*keyClaim, keyA
 	if len(key) > KeyBytesMax {
 		return nil, keyAnswer{}, keyInvalid
 	}
-	k := string(key) // the claim's own copy, also the records' key
-	s, tag := t.locate(k)
+	s, tag := t.locate(key)
 	s.mu.Lock()
 	// Wait for the first request's answer even when this one differs: a
 	// 422 must not reveal a request that may yet be aborted, nor one whose
 	// effect is not yet visible (linearizability).
-	for s.claims[k] != nil {
+	for s.claims[string(key)] != nil { // no allocation: a map index
 		s.cond.Wait()
 	}
-	if a, ok := t.lookupLocked(s, k, tag, nowNanos); ok {
+	if a, ok := t.lookupLocked(s, key, tag, nowNanos); ok { // a replay allocates nothing
 		s.mu.Unlock()
 		if a.fp != fp {
 			return nil, a, keyMismatch
@@ -392,11 +396,11 @@ func (t *keyTable) begin(key []byte, fp uint64, nowNanos int64) (*keyClaim, keyA
 		t.budget.refused.Add(1)
 		return nil, keyAnswer{}, keyFull
 	}
-	c := &keyClaim{key: k, tag: tag, shard: s}
+	c := &keyClaim{key: string(key), tag: tag, shard: s} // the claim's own copy, also its records' key
 	if s.claims == nil {
 		s.claims = make(map[string]*keyClaim)
 	}
-	s.claims[k] = c
+	s.claims[c.key] = c
 	s.mu.Unlock()
 	return c, keyAnswer{}, keyFresh
 }
@@ -420,7 +424,7 @@ func (t *keyTable) abort(c *keyClaim) {
 	if c.answered {
 		g := &s.gens[ringSlot(c.answeredGen)]
 		if g.slots != nil && g.gen == c.answeredGen {
-			if i, off, ok := g.find(c.key, c.tag); ok && off == c.answeredOff {
+			if i, off, ok := g.find(bytesOf(c.key), c.tag); ok && off == c.answeredOff {
 				g.slots[i] = keyTagDead<<32 | uint64(off)
 				g.keys--
 				keys = -1
@@ -441,9 +445,10 @@ func (t *keyTable) remember(key string, atNanos int64, a keyAnswer) {
 	if len(key) == 0 || len(key) > KeyBytesMax {
 		panic(fmt.Sprintf("engine: idempotency key of %d bytes", len(key)))
 	}
-	s, tag := t.locate(key)
+	kb := bytesOf(key)
+	s, tag := t.locate(kb)
 	s.mu.Lock()
-	if _, ok := t.lookupLocked(s, key, tag, atNanos); ok {
+	if _, ok := t.lookupLocked(s, kb, tag, atNanos); ok {
 		s.mu.Unlock()
 		return
 	}
@@ -467,7 +472,7 @@ func (t *keyTable) remember(key string, atNanos int64, a keyAnswer) {
 	var buf [2*KeyBytesMax + 64]byte
 	rec := appendKeyRecord(buf[:0], key, &a, gen*t.spanNanos)
 	before := g.bytesOf
-	off := g.insert(key, tag, rec)
+	off := g.insert(kb, tag, rec)
 	bytes += g.bytesOf - before
 	keys++
 	if c := s.claims[key]; c != nil && !c.answered {
@@ -479,7 +484,7 @@ func (t *keyTable) remember(key string, atNanos int64, a keyAnswer) {
 
 // insert adds rec (key's record, which g does not hold live) and returns
 // its offset.
-func (g *keyGen) insert(key string, tag uint32, rec []byte) uint32 {
+func (g *keyGen) insert(key []byte, tag uint32, rec []byte) uint32 {
 	if (g.used+1)*4 > len(g.slots)*3 {
 		g.grow()
 	}

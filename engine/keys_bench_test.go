@@ -69,7 +69,7 @@ func BenchmarkKeyTable10M(b *testing.B) {
 			defer close(done)
 			var kb [36]byte
 			for i := uint64(0); !stop.Load(); i = (i + 7919) % keys {
-				k := uuidKey(&kb, i)
+				k := []byte(uuidKey(&kb, i))
 				t0 := time.Now()
 				s, tag := kt.locate(k)
 				s.mu.Lock()

@@ -23,10 +23,10 @@ func TestKeyGenerationsExpireWhole(t *testing.T) {
 		t.Fatalf("gauges after 100 answers: keys=%d bytes=%d", st.IdempotencyKeys.Load(), st.IdempotencyKeyBytes.Load())
 	}
 	seen := func(now int64) bool {
-		s, tag := kt.locate("key-042")
+		s, tag := kt.locate([]byte("key-042"))
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		a, ok := kt.lookupLocked(s, "key-042", tag, now)
+		a, ok := kt.lookupLocked(s, []byte("key-042"), tag, now)
 		if ok && (a.fp != 42 || a.available != 42) {
 			t.Fatalf("wrong answer %+v", a)
 		}
