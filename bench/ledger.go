@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-// Order statuses of API.md.
+// Order statuses of docs/api.md.
 const (
 	statusPending   = "pending"
 	statusPaid      = "paid"

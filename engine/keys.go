@@ -52,7 +52,7 @@ const (
 	keyRingSlots = keyGenerations + 2
 
 	// KeyBytesMax is the longest idempotency key the engine remembers
-	// (API.md: 1 to 255 visible ASCII characters).
+	// (docs/api.md: 1 to 255 visible ASCII characters).
 	KeyBytesMax = 255
 
 	keyChunkShift    = 14 // an arena chunk is at most 16 KiB, so an offset inside it fits 14 bits

@@ -121,7 +121,7 @@ func (s *Server) Fail() { s.failed.Store(true) }
 // so load balancers stop sending work while in-flight requests finish.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Bounds of the request body. API.md accepts 65,536 bytes and refuses one
+// Bounds of the request body. docs/api.md accepts 65,536 bytes and refuses one
 // more with a JSON 413 from the handler. fasthttp reads bodies up to
 // bodyReadBytesMax so that moderate oversizes are read whole and get that
 // clean answer on a connection that stays usable; beyond it, fasthttp stops

@@ -1,5 +1,5 @@
 // Package cluster runs the flash sale server as a cluster of real
-// processes on loopback and tests what API.md's "Cluster mode" promises:
+// processes on loopback and tests what docs/cluster.md promises:
 // nothing acknowledged is lost or undone when a minority of nodes dies or
 // is cut off, any node answers for any partition, partitions serve again
 // within 3 s of losing their leader, and replicas converge.
@@ -38,7 +38,7 @@
 //     replay, and a wrong total, so its pass means something.
 //   - TestLinearizableAcrossFailovers: a recorded history of requests to
 //     random live nodes across leader kills is linearizable against
-//     bench/linearize's model of API.md (a 503 unavailable counts as an
+//     bench/linearize's model of docs/api.md (a 503 unavailable counts as an
 //     unknown outcome). TestLinearizableAcrossPartitions: the same with
 //     the leader's links cut off and healed instead of kills. (That the
 //     model catches violations is bench/linearize's own tests' job: proving

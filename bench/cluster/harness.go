@@ -50,7 +50,7 @@ type Options struct {
 	Bin string
 }
 
-// File is the cluster file's shape, as API.md's "Cluster mode" gives it.
+// File is the cluster file's shape, as docs/cluster.md gives it.
 type File struct {
 	Partitions int         `json:"partitions"`
 	Nodes      []FileEntry `json:"nodes"`
