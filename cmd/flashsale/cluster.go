@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strconv"
 
@@ -227,39 +226,9 @@ func runCluster(ctx context.Context, cfg config, log zerolog.Logger, specs []eng
 		Cluster:       c,
 	})
 	registerRaftMetrics(srv, c)
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	go watchLog(c.node, cfg.commitStallTimeout, srv, log, stopWatch)
-	hs := srv.HTTPServer()
-	ln, err := net.Listen("tcp", c.self.HTTP)
-	if err != nil {
-		log.Error().Err(err).Str("addr", c.self.HTTP).Msg("cannot listen")
-		c.stop(log)
-		return 1
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).Msg("listening")
-
-	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("signal received: shutting down")
-	case err := <-serveErr:
-		log.Error().Err(err).Msg("the listener failed")
-		code = 1
-	}
-	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	if err := hs.ShutdownWithContext(sctx); err != nil {
-		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
-	}
-	cancel()
-	if c := c.stop(log); c != 0 {
-		code = c
-	}
-	log.Info().Int("exit_code", code).Msg("stopped")
-	return code
+	return serve(ctx, srv, c.node, cfg.commitStallTimeout, c.self.HTTP, log, func() int { return c.stop(log) }, func(e *zerolog.Event) *zerolog.Event {
+		return e.Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).Uint64("node_id", c.self.ID)
+	})
 }
 
 // registerRaftMetrics adds the node's Raft figures to /metrics: per

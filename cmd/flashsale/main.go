@@ -156,22 +156,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ReplayDuration: replay,
 	})
 	registerWALMetrics(srv, wlog)
+	return serve(ctx, srv, wlog, cfg.commitStallTimeout, cfg.addr, log, shutdownCore, func(e *zerolog.Event) *zerolog.Event {
+		return e.Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).
+			Bool("admin", cfg.adminToken != "").Bool("webhook_signatures", cfg.webhookSecret != "").
+			Dur("hold_ttl", cfg.holdTTL).Dur("order_ttl", cfg.orderTTL)
+	})
+}
+
+// serve listens on addr and serves srv until ctx is done (a signal) or the
+// listener fails; then /healthz turns 503, the requests in flight get
+// shutdownTimeout to finish, and stopCore stops what is behind the front
+// end. It returns the exit code. Meanwhile watchLog stops the process if
+// the log fails or stalls. listening adds fields to the log line that says
+// the server is up.
+func serve(ctx context.Context, srv *transport.Server, dlog durableLog, stall time.Duration, addr string, log zerolog.Logger,
+	stopCore func() int, listening func(*zerolog.Event) *zerolog.Event) int {
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
-	go watchLog(wlog, cfg.commitStallTimeout, srv, log, stopWatch)
+	go watchLog(dlog, stall, srv, log, stopWatch)
 	hs := srv.HTTPServer()
-
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		log.Error().Err(err).Str("addr", cfg.addr).Msg("cannot listen")
-		shutdownCore()
+		log.Error().Err(err).Str("addr", addr).Msg("cannot listen")
+		stopCore()
 		return 1
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).
-		Bool("admin", cfg.adminToken != "").Bool("webhook_signatures", cfg.webhookSecret != "").
-		Dur("hold_ttl", cfg.holdTTL).Dur("order_ttl", cfg.orderTTL).Msg("listening")
+	listening(log.Info().Str("addr", ln.Addr().String())).Msg("listening")
 
 	code := 0
 	select {
@@ -187,7 +199,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
 	}
 	cancel()
-	if c := shutdownCore(); c != 0 {
+	if c := stopCore(); c != 0 {
 		code = c
 	}
 	log.Info().Int("exit_code", code).Msg("stopped")
