@@ -66,14 +66,10 @@ func (e *Engine) hook(s keyStage) {
 // createHoldKeyed is CreateHold under an idempotency key.
 func (e *Engine) createHoldKeyed(a *actor, qty int64, key []byte) HoldReply {
 	claim, ans, outcome := e.holdKeys.begin(key, holdFingerprint(a.id, qty), e.nowNanos())
-	switch outcome {
-	case keyMismatch:
-		return HoldReply{Code: CodeKeyReused}
-	case keyFull:
-		return HoldReply{Code: CodeKeyTableFull}
-	case keyInvalid:
-		return HoldReply{Code: CodeInvalidArgument}
-	case keyReplay:
+	if code := outcome.refusal(); code != OK {
+		return HoldReply{Code: code}
+	}
+	if outcome == keyReplay {
 		e.stats.HoldsReplayed.Add(1)
 		r := ans.holdReply()
 		r.Replayed = true
@@ -85,13 +81,7 @@ func (e *Engine) createHoldKeyed(a *actor, qty int64, key []byte) HoldReply {
 	// is aborted (a retry runs afresh). A panic of the actor itself is
 	// fatal to the process, so it leaves no claim behind either.
 	durable := false
-	defer func() {
-		if durable {
-			e.holdKeys.finish(claim)
-		} else {
-			e.holdKeys.abort(claim)
-		}
-	}()
+	defer func() { e.holdKeys.end(claim, durable) }()
 	e.hook(keyClaimed)
 	c := getCommand(cmdHold)
 	c.qty = qty
@@ -167,14 +157,10 @@ func (e *Engine) ApplyPayment(p Payment, key []byte) PaymentReply {
 		return PaymentReply{Code: CodeInvalidArgument}
 	}
 	claim, ans, outcome := e.webhookKeys.begin(key, paymentFingerprint(p.OrderID, p.Success, p.FailureReason), e.nowNanos())
-	switch outcome {
-	case keyMismatch:
-		return PaymentReply{Code: CodeKeyReused}
-	case keyFull:
-		return PaymentReply{Code: CodeKeyTableFull}
-	case keyInvalid:
-		return PaymentReply{Code: CodeInvalidArgument}
-	case keyReplay:
+	if code := outcome.refusal(); code != OK {
+		return PaymentReply{Code: code}
+	}
+	if outcome == keyReplay {
 		e.stats.WebhooksReplayed.Add(1)
 		r := ans.paymentReply()
 		r.Replayed = true
@@ -182,13 +168,7 @@ func (e *Engine) ApplyPayment(p Payment, key []byte) PaymentReply {
 	}
 	// The claim ends on every path, a panic included (see createHoldKeyed).
 	durable := false
-	defer func() {
-		if durable {
-			e.webhookKeys.finish(claim)
-		} else {
-			e.webhookKeys.abort(claim)
-		}
-	}()
+	defer func() { e.webhookKeys.end(claim, durable) }()
 	e.hook(keyClaimed)
 	reply := e.deliverPayment(p, claim)
 	durable = reply.Code == OK

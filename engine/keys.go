@@ -406,6 +406,30 @@ func (t *keyTable) begin(key []byte, fp uint64, nowNanos int64) (*keyClaim, keyA
 }
 
 // finish ends c once its answer is durable: later deliveries replay it.
+// end finishes the claim when its answer is durable (it is remembered)
+// and aborts it otherwise (a retry runs afresh).
+func (t *keyTable) end(c *keyClaim, durable bool) {
+	if durable {
+		t.finish(c)
+	} else {
+		t.abort(c)
+	}
+}
+
+// refusal is the Code that refuses a request whose key lookup ended with
+// o, or OK when the request goes on (claimed, or replayed).
+func (o keyOutcome) refusal() Code {
+	switch o {
+	case keyMismatch:
+		return CodeKeyReused
+	case keyFull:
+		return CodeKeyTableFull
+	case keyInvalid:
+		return CodeInvalidArgument
+	}
+	return OK
+}
+
 func (t *keyTable) finish(c *keyClaim) {
 	s := c.shard
 	s.mu.Lock()
