@@ -116,8 +116,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || loc != base+"/dashboard" {
 		t.Errorf("GET / led to %q (%v), want %s/dashboard", loc, err, base)
 	}
+	// cellJS reads a stock figure as the operator sees it: the cell's text
+	// ("1,000,000"), without its thousands separators.
 	cellJS := func(id int, field string) string {
-		return fmt.Sprintf(`(() => { const td = document.querySelector('td[data-product="%d"][data-field="%s"]'); return td ? Number(td.dataset.value) : -1 })()`, id, field)
+		return fmt.Sprintf(`(() => { const td = document.querySelector('td[data-product="%d"][data-field="%s"]'); `+
+			`return td ? Number(td.textContent.replace(/,/g, "")) : -1 })()`, id, field)
 	}
 
 	// The numbers change under load: product 1's reserved stock grows from
