@@ -51,13 +51,7 @@ func TestMain(m *testing.M) {
 // stock it shows is GET /api/products/{id}'s, that it loaded nothing from
 // another origin and logged no error or exception. It saves a screenshot.
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		msg := fmt.Sprintf("no browser at %s (%v): install Debian's chromium package (apt-get install -y chromium) to run this test", chromiumPath, err)
-		if os.Getenv(envRequireBrowser) == "1" {
-			t.Fatalf("%s; %s=1 requires it", msg, envRequireBrowser)
-		}
-		t.Skip(msg)
-	}
+	requireBrowser(t)
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "seed.json")
 	// Product 1 lasts the whole test; product 2 sells out at once, so that
@@ -76,51 +70,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	load := startLoad(t, client, base)
 	defer load.stop()
 
-	ctx, cancel := newBrowser(t)
-	defer cancel()
-	var mu sync.Mutex
-	var problems, requests []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert || ev.Type == runtime.ConsoleAPICalledTypeWarning {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value)+a.Description)
-				}
-				problems = append(problems, fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
-			}
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails
-			text := d.Text
-			if d.Exception != nil {
-				text += " " + d.Exception.Description
-			}
-			problems = append(problems, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, text))
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
-				problems = append(problems, fmt.Sprintf("browser log %s (%s): %s %s", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
-			}
-		case *network.EventRequestWillBeSent:
-			requests = append(requests, ev.Request.URL)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
-		t.Fatalf("opening %s/: %v", base, err)
-	}
+	pg := openPage(t, base+"/")
+	defer pg.close()
+	ctx := pg.ctx
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || loc != base+"/dashboard" {
 		t.Errorf("GET / led to %q (%v), want %s/dashboard", loc, err, base)
-	}
-	// cellJS reads a stock figure as the operator sees it: the cell's text
-	// ("1,000,000"), without its thousands separators.
-	cellJS := func(id int, field string) string {
-		return fmt.Sprintf(`(() => { const td = document.querySelector('td[data-product="%d"][data-field="%s"]'); `+
-			`return td ? Number(td.textContent.replace(/,/g, "")) : -1 })()`, id, field)
 	}
 
 	// The numbers change under load: product 1's reserved stock grows from
@@ -140,7 +94,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		func(v float64) bool { return v > float64(pausedMs) })
 	polls := waitPage[float64](t, ctx, "the poll count", `Number(document.body.dataset.polls)`, func(float64) bool { return true })
 	waitPage[float64](t, ctx, "one more refresh", `Number(document.body.dataset.polls)`, func(v float64) bool { return v > polls })
-	for _, id := range []int{1, 2} {
+	for _, id := range []int64{1, 2} {
 		api := getProduct(t, client, base, id)
 		for _, f := range []string{"total_stock", "available_stock", "reserved_stock", "sold_stock"} {
 			shown, err := chromedp.Run(ctx, chromedp.Evaluate[float64](cellJS(id, f)))
@@ -156,25 +110,116 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
+	pg.screenshot("dashboard.png")
+
+	pg.checkClean(base, 6) // the page, 4 assets, stats
+}
+
+// cellJS reads a stock figure as the operator sees it: the cell's text
+// ("1,000,000"), without its thousands separators; -1 when there is none.
+func cellJS(id int64, field string) string {
+	return fmt.Sprintf(`(() => { const td = document.querySelector('td[data-product="%d"][data-field="%s"]'); `+
+		`return td ? Number(td.textContent.replace(/,/g, "")) : -1 })()`, id, field)
+}
+
+// requireBrowser skips the test, saying why, when there is no browser,
+// and fails it instead under FLASHSALE_REQUIRE_BROWSER=1.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		msg := fmt.Sprintf("no browser at %s (%v): install Debian's chromium package (apt-get install -y chromium) to run this test", chromiumPath, err)
+		if os.Getenv(envRequireBrowser) == "1" {
+			t.Fatalf("%s; %s=1 requires it", msg, envRequireBrowser)
+		}
+		t.Skip(msg)
+	}
+}
+
+// page is one browser tab on the dashboard, with what it logged and the
+// URLs it requested.
+type page struct {
+	t     *testing.T
+	ctx   context.Context
+	close func()
+
+	mu       sync.Mutex
+	problems []string // console errors and warnings, exceptions, browser log errors and warnings
+	requests []string
+}
+
+// openPage starts a browser, listens to its console, exceptions, log and
+// requests, and opens url.
+func openPage(t *testing.T, url string) *page {
+	t.Helper()
+	pg := &page{t: t}
+	pg.ctx, pg.close = newBrowser(t)
+	if err := chromedp.Listen(pg.ctx, pg.event); err != nil {
+		pg.close()
 		t.Fatal(err)
 	}
-	saveScreenshot(t, shot)
-
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("the page logged: %s", p)
+	if err := chromedp.Do(pg.ctx, chromedp.Navigate(url)); err != nil {
+		pg.close()
+		t.Fatalf("opening %s: %v", url, err)
 	}
-	for _, u := range requests {
+	return pg
+}
+
+func (pg *page) event(ev any) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			pg.problems = append(pg.problems, fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		text := d.Text
+		if d.Exception != nil {
+			text += " " + d.Exception.Description
+		}
+		pg.problems = append(pg.problems, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, text))
+	case *log.EventEntryAdded:
+		if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+			pg.problems = append(pg.problems, fmt.Sprintf("browser log %s (%s): %s %s", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+		}
+	case *network.EventRequestWillBeSent:
+		pg.requests = append(pg.requests, ev.Request.URL)
+	}
+}
+
+// checkClean fails the test for anything the page logged, and for any
+// request not to base (or a data: URL); it wants at least requestsMin
+// requests, so that an empty list is not taken for a clean one.
+func (pg *page) checkClean(base string, requestsMin int) {
+	pg.t.Helper()
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	for _, p := range pg.problems {
+		pg.t.Errorf("the page logged: %s", p)
+	}
+	for _, u := range pg.requests {
 		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page loaded %s, not from its server", u)
+			pg.t.Errorf("the page loaded %s, not from its server", u)
 		}
 	}
-	if len(requests) < 6 { // the page, 4 assets, stats
-		t.Errorf("the page made only %d requests: %v", len(requests), requests)
+	if len(pg.requests) < requestsMin {
+		pg.t.Errorf("the page made only %d requests: %v", len(pg.requests), pg.requests)
 	}
+}
+
+// screenshot saves the whole page as PNG under name.
+func (pg *page) screenshot(name string) {
+	pg.t.Helper()
+	shot, err := chromedp.Run(pg.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		pg.t.Fatal(err)
+	}
+	saveScreenshot(pg.t, name, shot)
 }
 
 // newBrowser starts headless Chromium with the flags that work on a
@@ -312,7 +357,7 @@ func post(client *http.Client, url, key, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func getProduct(t *testing.T, client *http.Client, base string, id int) map[string]int64 {
+func getProduct(t *testing.T, client *http.Client, base string, id int64) map[string]int64 {
 	t.Helper()
 	resp, err := client.Get(fmt.Sprintf("%s/api/products/%d", base, id))
 	if err != nil {
@@ -334,7 +379,7 @@ func getProduct(t *testing.T, client *http.Client, base string, id int) map[stri
 
 // saveScreenshot writes the PNG to the test's temporary directory and, when
 // FLASHSALE_SCREENSHOT_DIR is set, there too.
-func saveScreenshot(t *testing.T, png []byte) {
+func saveScreenshot(t *testing.T, name string, png []byte) {
 	dirs := []string{t.TempDir()}
 	if d := os.Getenv(envScreenshotDir); d != "" {
 		dirs = append(dirs, d)
@@ -343,7 +388,7 @@ func saveScreenshot(t *testing.T, png []byte) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(d, "dashboard.png")
+		p := filepath.Join(d, name)
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
