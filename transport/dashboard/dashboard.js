@@ -182,6 +182,12 @@
     historySamples = s.history_samples;
     if (charts.length === 0) makeCharts(s.mode === "cluster");
     $("mode").textContent = s.mode === "cluster" ? `cluster node ${s.node_id}` : "single node";
+    if (lastMs >= 0 && s.now_ms + historySamples * intervalMs < lastMs) {
+      // The server's clock went back (or another server answers): start
+      // over, the next poll fetches its whole history.
+      for (const name of Object.keys(cols)) delete cols[name];
+      lastMs = -1;
+    }
     addSeries(s.series);
     $("nohistory").hidden = (cols.t || []).length > 0;
     for (const c of charts) c.u.setData([cols.t || []].concat(c.names.map((n) => cols[n] || [])));
