@@ -182,6 +182,10 @@ func New(cfg Config) *Engine {
 // Stats returns the engine's live counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
+// QueuedWebhooks is how many webhooks wait now for an order that does not
+// exist yet (at most Config.QueuedWebhooksMax).
+func (e *Engine) QueuedWebhooks() int64 { return e.orders.queuedCount.Load() }
+
 // Replay applies one logged record. Call it for every record, in log order,
 // from one goroutine, before Start.
 func (e *Engine) Replay(rec []byte) (err error) {

@@ -77,6 +77,8 @@ type Server struct {
 	forwarded       *metrics.Counter
 	forwardFailures *metrics.Counter
 	adminNext       atomic.Uint64 // the admin API's partition rotation
+
+	dash dashRecorder // the dashboard's history (dashboard.go)
 }
 
 // New builds the front end of eng.

@@ -183,6 +183,7 @@ func serve(ctx context.Context, srv *transport.Server, dlog durableLog, stall ti
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
+	stopDashboard := srv.RecordDashboard() // the history of GET /dashboard's charts
 	listening(log.Info().Str("addr", ln.Addr().String())).Msg("listening")
 
 	code := 0
@@ -199,6 +200,7 @@ func serve(ctx context.Context, srv *transport.Server, dlog durableLog, stall ti
 		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
 	}
 	cancel()
+	stopDashboard()
 	if c := stopCore(); c != 0 {
 		code = c
 	}

@@ -1,0 +1,86 @@
+package dashboardtest
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/bench/cluster"
+)
+
+// holdPatience bounds the retries of one hold through a cluster node that
+// answers 503 while a partition settles its leader.
+const holdPatience = 5 * time.Second
+
+// TestDashboardClusterInBrowser runs a 3-node cluster and opens node 1's
+// page: it says which node it is, lists every partition with the leader
+// GET /cluster names, shows the stock GET /api/products/{id} answers for
+// holds made through another node (so read through the partitions'
+// replicas and leaders), shows Raft figures, and logs nothing.
+func TestDashboardClusterInBrowser(t *testing.T) {
+	requireBrowser(t)
+	c := cluster.Start(t, cluster.Options{Seed: []byte(`[
+		{"id":1,"name":"Flash Widget","price_cents":4999,"total_stock":100,"max_per_hold":10},
+		{"id":2,"name":"Limited Edition Sneaker","price_cents":19999,"total_stock":10,"max_per_hold":2},
+		{"id":3,"name":"Gift Card","price_cents":2500,"total_stock":1000,"max_per_hold":5}]`)})
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	for id := int64(1); id <= 3; id++ { // one product in each partition
+		for n := range id + 1 {
+			key := fmt.Sprintf("c-%d-%d", id, n)
+			body := fmt.Sprintf(`{"product_id":%d,"qty":1}`, id)
+			deadline := time.Now().Add(holdPatience)
+			for status, _ := post(client, c.URL(2)+"/api/holds", key, body); status != http.StatusCreated; status, _ = post(client, c.URL(2)+"/api/holds", key, body) {
+				if time.Now().After(deadline) {
+					t.Fatalf("hold %s through node 2: %d", key, status)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+
+	base := c.URL(1)
+	pg := openPage(t, base+"/dashboard")
+	defer pg.close()
+	ctx := pg.ctx
+	waitPage[string](t, ctx, "the node's name", `document.getElementById("mode").textContent`,
+		func(v string) bool { return v == "cluster node 1" })
+
+	info, err := c.Info(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range info.Partitions {
+		leader := fmt.Sprintf("node %d", p.Leader)
+		if p.Leader == 1 {
+			leader += " (this node)"
+		}
+		want = append(want, fmt.Sprintf("%d %s", p.ID, leader))
+	}
+	if len(want) != c.Partitions() {
+		t.Fatalf("GET /cluster lists %d partitions: %+v", len(want), info)
+	}
+	waitPage[string](t, ctx, "the partitions and their leaders "+strings.Join(want, ", "),
+		`Array.from(document.querySelectorAll("#partitions tbody tr")).map(tr => tr.cells[0].textContent + " " + tr.cells[1].textContent).join(", ")`,
+		func(v string) bool { return v == strings.Join(want, ", ") })
+	waitPage[string](t, ctx, "Raft fsyncs per second", `document.getElementById("tile-fsync").textContent`,
+		func(v string) bool { return v != "–" })
+
+	for id := int64(1); id <= 3; id++ {
+		api := getProduct(t, client, base, id)
+		if api["reserved_stock"] != id+1 {
+			t.Fatalf("product %d through node 1: %v, want %d reserved", id, api, id+1)
+		}
+		for _, f := range []string{"total_stock", "available_stock", "reserved_stock", "sold_stock"} {
+			waitPage[float64](t, ctx, fmt.Sprintf("product %d %s = %d", id, f, api[f]), cellJS(id, f),
+				func(v float64) bool { return int64(v) == api[f] })
+		}
+	}
+	waitPage[bool](t, ctx, "the cluster section shown", `document.getElementById("cluster").hidden`,
+		func(hidden bool) bool { return !hidden })
+	pg.screenshot("dashboard-cluster.png")
+	pg.checkClean(base, 6)
+}
