@@ -72,7 +72,8 @@ func TestCheckoutToleratesWebhooksQueuedBeforeTheRun(t *testing.T) {
 	tgt := newTarget(f.ln.Addr().String(), 1, "", "")
 	w := newWorker(0, tgt, newRecorder(1), 1)
 	for id := int64(1); id <= queued; id++ {
-		if a := deliver(w, appendKey(nil, "earlier-run", 'e', id, 0), webhookBody(nil, id, true)); a.status != 202 {
+		key := appendKey(nil, "earlier-run", 'e', id, 0)
+		if a := deliver(w, key, webhookBody(nil, id, true, key)); a.status != 202 {
 			t.Fatalf("queueing a webhook for order %d: %d %s", id, a.status, a.body)
 		}
 	}
