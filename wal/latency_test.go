@@ -75,3 +75,11 @@ func TestFsyncObserveDoesNotAllocate(t *testing.T) {
 		t.Fatalf("observe allocates %v times", n)
 	}
 }
+
+func BenchmarkFsyncObserve(b *testing.B) {
+	var h latencyHistogram
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.observe(time.Duration(i&0xfffff) * time.Microsecond)
+	}
+}
