@@ -174,7 +174,7 @@ func appendHistogram(b []byte, name string, h Histogram) []byte {
 
 // processFamilyHelp is the HELP text of the Go runtime and process
 // families that metrics.WriteProcessMetrics writes (with an empty HELP
-// line), by name prefix, longest first.
+// line), by name prefix: the first that matches.
 var processFamilyHelp = []struct{ prefix, help string }{
 	{"go_memstats_", "Go runtime memory statistic (runtime.MemStats field of the same name), from github.com/VictoriaMetrics/metrics."},
 	{"go_", "Go runtime figure (package runtime and runtime/metrics), from github.com/VictoriaMetrics/metrics."},
@@ -207,7 +207,7 @@ func writeWithHelp(w io.Writer, src []byte) {
 		name := string(line[start:end])
 		if to, ok := renamedFamilies[name]; ok {
 			line = append(append(append([]byte(nil), line[:start]...), to...), line[end:]...)
-			name = to
+			name, end = to, start+len(to)
 		}
 		if bytes.HasPrefix(line, []byte("# TYPE ")) && strings.HasSuffix(name, "_total") && bytes.HasPrefix(line[end:], []byte(" gauge")) {
 			// The library types its process_io_*_total counts as gauges.
