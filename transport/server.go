@@ -76,6 +76,7 @@ type Server struct {
 	unmatched *route       // 404 and 405 answers
 
 	metrics *metrics.Set
+	scrape  scrapeFamilies // read at scrape time (family.go)
 
 	webhookSecret []byte
 	signatures    *signatureTable // signatures seen, with a secret only (sigreplay.go)
@@ -127,8 +128,10 @@ func New(eng *engine.Engine, opts Options) *Server {
 	return s
 }
 
-// Metrics is the server's metric set, served by GET /metrics; the binary
-// adds the log's figures to it.
+// Metrics is the server's metric set, served by GET /metrics, for
+// families counted on the hot path (a Counter is one atomic add); each
+// needs its HELP text in setFamilyHelp. Figures kept elsewhere and read at
+// scrape time go through AddCounter, AddGauge and AddHistogram instead.
 func (s *Server) Metrics() *metrics.Set { return s.metrics }
 
 // Fail marks the server as unable to make anything durable (its log
