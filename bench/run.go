@@ -109,6 +109,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	var show func(IntervalResult)
 	switch {
 	case cfg.Verbose:
+		fmt.Fprintf(out, "%s: a line per second of the load (by completion time)\n", cfg.Workload)
 		show = verboseLine(out, wl.progress)
 	case cfg.Progress:
 		show = progressLine(out, wl.progress)

@@ -85,10 +85,11 @@ func startTimeline(rec *recorder, interval time.Duration, show func(IntervalResu
 }
 
 // verboseLine returns a show function for startTimeline that prints one line
-// per interval on out, followed by the workload's own figure.
+// per interval on out: the end of the interval (since the load began), its
+// figures and the workload's own figure.
 func verboseLine(out io.Writer, extra func() string) func(IntervalResult) {
 	return func(iv IntervalResult) {
-		fmt.Fprintf(out, "%6.1fs  %9.0f req/s  p50 %-9s p99 %-9s max %-9s failures %-6d %s\n",
+		fmt.Fprintf(out, "%7.2fs  %9.0f req/s  p50 %-9s p99 %-9s max %-9s failures %-6d %s\n",
 			iv.StartSec+iv.DurationSec, iv.RequestsPerSec, formatMicros(iv.P50Micros),
 			formatMicros(iv.P99Micros), formatMicros(iv.MaxMicros), iv.Failures, extra())
 	}

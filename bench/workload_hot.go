@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,7 @@ type hotWorkload struct {
 	afterRejects    atomic.Int64 // of which 409
 
 	tokensMu sync.Mutex
-	tokens   []string
+	tokens   tokenArena // guarded by tokensMu
 }
 
 // newHotWorkload returns the hot workload; a product it creates has stock
@@ -90,9 +91,9 @@ func (h *hotWorkload) op(w *worker) {
 		h.granted.Add(1)
 		storeMax(&h.lastGrantNanos, sinceStart)
 		w.shard.recordPhase(phaseGranted, r.latency)
-		token := ""
+		var token []byte
 		if r.json != nil {
-			token = string(r.json.GetStringBytes("hold_token"))
+			token = r.json.GetStringBytes("hold_token")
 		}
 		h.keepToken(token)
 	case r.status == 409 && r.errorCodeIs(insufficientStock):
@@ -132,13 +133,51 @@ func storeMax(v *atomic.Int64, x int64) {
 	}
 }
 
-// keepToken keeps a granted hold's token for the expiry check.
-func (h *hotWorkload) keepToken(token string) {
+// keepToken keeps a copy of a granted hold's token for the expiry check.
+func (h *hotWorkload) keepToken(token []byte) {
 	h.tokensMu.Lock()
-	if len(h.tokens) < hotTokensKeptMax {
-		h.tokens = append(h.tokens, token)
+	if h.tokens.count < hotTokensKeptMax {
+		h.tokens.add(token)
 	}
 	h.tokensMu.Unlock()
+}
+
+// tokenArenaChunkBytes is the size of one chunk of a tokenArena: about
+// 15,000 tokens of the contract's length.
+const tokenArenaChunkBytes = 1 << 20
+
+// tokenArena keeps tokens back to back, each after its length, in large
+// chunks, so that keeping one allocates nothing but a new chunk now and then
+// (a string per granted hold would put an allocation on the client's 201
+// path, which the grants workload runs at full speed).
+type tokenArena struct {
+	chunks [][]byte
+	count  int
+}
+
+// add appends a copy of token.
+func (a *tokenArena) add(token []byte) {
+	need := binary.MaxVarintLen64 + len(token)
+	if n := len(a.chunks); n == 0 || cap(a.chunks[n-1])-len(a.chunks[n-1]) < need {
+		a.chunks = append(a.chunks, make([]byte, 0, max(tokenArenaChunkBytes, need)))
+	}
+	c := &a.chunks[len(a.chunks)-1]
+	*c = binary.AppendUvarint(*c, uint64(len(token)))
+	*c = append(*c, token...)
+	a.count++
+}
+
+// strings returns every token kept, in the order they were added.
+func (a *tokenArena) strings() []string {
+	out := make([]string, 0, a.count)
+	for _, c := range a.chunks {
+		for len(c) > 0 {
+			n, k := binary.Uvarint(c)
+			out = append(out, string(c[k:k+int(n)]))
+			c = c[k+int(n):]
+		}
+	}
+	return out
 }
 
 // progress shows the stock flashbench believes is left.
@@ -232,7 +271,7 @@ func (h *hotWorkload) settle(env *runEnv, granted, unknown int64) (Product, int6
 // units whose hold has expired.
 func (h *hotWorkload) countExpired(env *runEnv) (int64, error) {
 	h.tokensMu.Lock()
-	tokens := append([]string(nil), h.tokens...)
+	tokens := h.tokens.strings()
 	h.tokensMu.Unlock()
 	var expired atomic.Int64
 	err := forEachParallel(env.newControlWorkers(verifyParallelism), len(tokens), func(w *worker, i int) error {
