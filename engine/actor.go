@@ -157,8 +157,8 @@ func (a *actor) wake() {
 // returns the deadline it is now set for (-1 when idle).
 func (a *actor) armTimer(timer Timer, armedNanos int64) int64 {
 	next := int64(-1)
-	if len(a.deadlines) > 0 {
-		next = a.deadlines[0].atNanos
+	if a.deadlines.len() > 0 {
+		next = a.deadlines.min().atNanos
 	}
 	if next == armedNanos {
 		return armedNanos
@@ -227,7 +227,7 @@ func (a *actor) step(first *command) {
 
 // expire releases holds and orders whose deadline has passed, as records.
 func (a *actor) expire(nowNanos int64, b *batch) {
-	for n := 0; len(a.deadlines) > 0 && a.deadlines[0].atNanos <= nowNanos && n < batchCommandsMax; n++ {
+	for n := 0; a.deadlines.len() > 0 && a.deadlines.min().atNanos <= nowNanos && n < batchCommandsMax; n++ {
 		d := a.deadlines.pop()
 		if d.orderID == 0 {
 			if d.holdSeq < a.holds.firstSeq {

@@ -119,9 +119,10 @@ func dumpState(e *Engine, now time.Time) string {
 	for _, a := range e.products.Load().ordered {
 		s += fmt.Sprintf("product %d %q %d %d %+v\n", a.id, a.name, a.priceCents, a.maxPerHold, a.counts)
 		var holds []string
-		for i, h := range a.holds.items {
-			holds = append(holds, fmt.Sprintf("  hold %d %+v", a.holds.firstSeq+uint64(i), h))
-		}
+		a.holds.each(a.holds.firstSeq, func(seq uint64, h *holdState) bool {
+			holds = append(holds, fmt.Sprintf("  hold %d %+v", seq, *h))
+			return true
+		})
 		var orders []string
 		for id, o := range a.orders {
 			orders = append(orders, fmt.Sprintf("  order %d %+v", id, o))

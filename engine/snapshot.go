@@ -90,21 +90,24 @@ func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
 		for _, v := range [...]int64{a.counts.total, a.counts.available, a.counts.reserved, a.counts.sold} {
 			dst = binary.AppendVarint(dst, v)
 		}
-		first, holds := a.holds.firstSeq, a.holds.items
-		for len(holds) > 0 && holds[0].status != HoldActive && holds[0].expiresNanos < holdCutoff {
-			holds = holds[1:]
-			first++
-		}
+		first := a.holds.firstSeq
+		a.holds.each(first, func(seq uint64, h *holdState) bool {
+			if h.status != HoldActive && h.expiresNanos < holdCutoff {
+				first = seq + 1
+				return true
+			}
+			return false
+		})
 		dst = binary.AppendUvarint(dst, first)
-		dst = binary.AppendUvarint(dst, uint64(len(holds)))
-		for i := range holds {
-			h := &holds[i]
+		dst = binary.AppendUvarint(dst, a.holds.nextSeq()-first)
+		a.holds.each(first, func(_ uint64, h *holdState) bool {
 			dst = append(dst, h.secret[:]...)
 			dst = binary.AppendVarint(dst, h.qty)
 			dst = binary.AppendVarint(dst, h.expiresNanos)
 			dst = append(dst, byte(h.status))
 			dst = binary.AppendUvarint(dst, h.orderID)
-		}
+			return true
+		})
 		ids := make([]uint64, 0, len(a.orders))
 		for id := range a.orders {
 			ids = append(ids, id)
@@ -339,11 +342,12 @@ func (e *Engine) loadProduct(d *decoder) {
 // those of paid orders.
 func (a *actor) checkHeldUnits() {
 	var reserved, sold int64
-	for _, h := range a.holds.items {
+	a.holds.each(a.holds.firstSeq, func(_ uint64, h *holdState) bool {
 		if h.status == HoldActive {
 			reserved += h.qty
 		}
-	}
+		return true
+	})
 	for _, o := range a.orders {
 		switch o.status {
 		case OrderPending:

@@ -24,23 +24,43 @@ type holdState struct {
 	orderID      uint64
 }
 
+// holdChunkLen is how many holds one chunk of a holdLog stores (48 bytes
+// each: 192 KiB a chunk).
+const holdChunkLen = 4096
+
 // holdLog keeps a product's holds in creation order, addressed by sequence
 // number: creating one is an append, finding one an index, and forgetting
 // old ones drops a prefix. Hold sequence numbers start at 1.
+//
+// The holds live in fixed-size chunks, not in one slice: a slice of
+// millions of holds that grows by copying itself would stall the actor
+// (and every request queued for the product) for tens of milliseconds
+// at each growth, which is what the hold path's maxima showed. A chunk is
+// allocated when the newest fills and dropped when the oldest is all
+// forgotten; one dropped chunk is kept for reuse.
 type holdLog struct {
-	firstSeq uint64 // sequence number of items[0]
-	items    []holdState
+	firstSeq uint64 // sequence number of the oldest kept hold
+	head     int    // its index in chunks[0]
+	count    int    // holds kept
+	chunks   []*[holdChunkLen]holdState
+	spare    *[holdChunkLen]holdState
 }
 
 // nextSeq is the sequence number the next hold gets.
-func (l *holdLog) nextSeq() uint64 { return l.firstSeq + uint64(len(l.items)) }
+func (l *holdLog) nextSeq() uint64 { return l.firstSeq + uint64(l.count) }
+
+// slot is the storage of kept hold seq.
+func (l *holdLog) slot(seq uint64) *holdState {
+	pos := l.head + int(seq-l.firstSeq)
+	return &l.chunks[pos/holdChunkLen][pos%holdChunkLen]
+}
 
 // get returns the hold seq if it is kept and its secret matches.
 func (l *holdLog) get(t HoldToken) (*holdState, bool) {
 	if t.Seq < l.firstSeq || t.Seq >= l.nextSeq() {
 		return nil, false
 	}
-	h := &l.items[t.Seq-l.firstSeq]
+	h := l.slot(t.Seq)
 	if !t.secretMatches(&h.secret) {
 		return nil, false
 	}
@@ -52,7 +72,7 @@ func (l *holdLog) at(seq uint64) *holdState {
 	if seq < l.firstSeq || seq >= l.nextSeq() {
 		panic(fmt.Sprintf("engine: hold %d is not kept (kept: %d..%d)", seq, l.firstSeq, l.nextSeq()-1))
 	}
-	return &l.items[seq-l.firstSeq]
+	return l.slot(seq)
 }
 
 // add appends hold seq, which must be the next one.
@@ -60,21 +80,46 @@ func (l *holdLog) add(seq uint64, h holdState) {
 	if seq != l.nextSeq() {
 		panic(fmt.Sprintf("engine: hold %d created out of sequence (next is %d)", seq, l.nextSeq()))
 	}
-	l.items = append(l.items, h)
+	if pos := l.head + l.count; pos/holdChunkLen == len(l.chunks) {
+		c := l.spare
+		if c == nil {
+			c = new([holdChunkLen]holdState)
+		}
+		l.spare = nil
+		l.chunks = append(l.chunks, c)
+	}
+	l.count++
+	*l.slot(seq) = h
 }
 
 // forgetBefore drops the oldest holds while they are finished (ordered or
 // expired) and expired before cutoffNanos. An active hold stops it: holds
 // share one TTL, so older ones behind it are few and soon forgotten.
 func (l *holdLog) forgetBefore(cutoffNanos int64) {
-	n := 0
-	for n < len(l.items) && l.items[n].status != HoldActive && l.items[n].expiresNanos < cutoffNanos {
-		n++
+	for l.count > 0 {
+		h := &l.chunks[0][l.head]
+		if h.status == HoldActive || h.expiresNanos >= cutoffNanos {
+			return
+		}
+		*h = holdState{}
+		l.firstSeq++
+		l.count--
+		if l.head++; l.head == holdChunkLen {
+			l.spare = l.chunks[0]
+			l.chunks[0] = nil
+			l.chunks = l.chunks[1:]
+			l.head = 0
+		}
 	}
-	if n > 0 {
-		clear(l.items[:n])
-		l.items = l.items[n:]
-		l.firstSeq += uint64(n)
+}
+
+// each calls fn for every kept hold from seq on, oldest first, while fn
+// returns true.
+func (l *holdLog) each(seq uint64, fn func(seq uint64, h *holdState) bool) {
+	for seq = max(seq, l.firstSeq); seq < l.nextSeq(); seq++ {
+		if !fn(seq, l.slot(seq)) {
+			return
+		}
 	}
 }
 
@@ -100,45 +145,80 @@ type deadline struct {
 	holdSeq uint64
 }
 
+// deadlineChunkLen is how many entries one chunk of a deadlineHeap holds
+// (24 bytes each: 192 KiB a chunk).
+const deadlineChunkLen = 8192
+
 // deadlineHeap is a binary min-heap by atNanos, written out to avoid the
-// interface conversions (and allocations) of container/heap.
-type deadlineHeap []deadline
+// interface conversions (and allocations) of container/heap. Its entries
+// live in fixed-size chunks, for the reason holdLog's do: a heap of
+// millions of deadlines must not grow by copying itself on the actor.
+type deadlineHeap struct {
+	n      int
+	chunks []*[deadlineChunkLen]deadline
+	spare  *[deadlineChunkLen]deadline
+}
+
+func (h *deadlineHeap) len() int { return h.n }
+
+func (h *deadlineHeap) at(i int) *deadline {
+	return &h.chunks[i/deadlineChunkLen][i%deadlineChunkLen]
+}
+
+// min is the earliest deadline; the heap must not be empty.
+func (h *deadlineHeap) min() *deadline { return h.at(0) }
 
 func (h *deadlineHeap) push(d deadline) {
-	*h = append(*h, d)
-	s := *h
-	i := len(s) - 1
+	if h.n/deadlineChunkLen == len(h.chunks) {
+		c := h.spare
+		if c == nil {
+			c = new([deadlineChunkLen]deadline)
+		}
+		h.spare = nil
+		h.chunks = append(h.chunks, c)
+	}
+	i := h.n
+	h.n++
+	*h.at(i) = d
 	for i > 0 {
 		parent := (i - 1) / 2
-		if s[parent].atNanos <= s[i].atNanos {
+		p, c := h.at(parent), h.at(i)
+		if p.atNanos <= c.atNanos {
 			break
 		}
-		s[parent], s[i] = s[i], s[parent]
+		*p, *c = *c, *p
 		i = parent
 	}
 }
 
 func (h *deadlineHeap) pop() deadline {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
+	top := *h.at(0)
+	h.n--
+	last := h.at(h.n)
+	*h.at(0) = *last
+	*last = deadline{}
+	if h.n%deadlineChunkLen == 0 {
+		// The last chunk is empty now: keep it as the spare.
+		k := len(h.chunks) - 1
+		h.spare = h.chunks[k]
+		h.chunks[k] = nil
+		h.chunks = h.chunks[:k]
+	}
 	i := 0
 	for {
-		l, r, min := 2*i+1, 2*i+2, i
-		if l < len(s) && s[l].atNanos < s[min].atNanos {
-			min = l
+		l, r, least := 2*i+1, 2*i+2, i
+		if l < h.n && h.at(l).atNanos < h.at(least).atNanos {
+			least = l
 		}
-		if r < len(s) && s[r].atNanos < s[min].atNanos {
-			min = r
+		if r < h.n && h.at(r).atNanos < h.at(least).atNanos {
+			least = r
 		}
-		if min == i {
+		if least == i {
 			break
 		}
-		s[i], s[min] = s[min], s[i]
-		i = min
+		a, b := h.at(i), h.at(least)
+		*a, *b = *b, *a
+		i = least
 	}
-	*h = s
 	return top
 }
