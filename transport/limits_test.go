@@ -380,3 +380,37 @@ func TestListenerReadAllocs(t *testing.T) {
 		t.Errorf("%v allocations per read", allocs)
 	}
 }
+
+// TestSlowRequestGets408: a request not received within the read timeout
+// (readTimeout, shortened here), headers or body, gets a JSON 408
+// request_timeout that the client can read.
+func TestSlowRequestGets408(t *testing.T) {
+	f := newBenchFixture(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := f.srv.HTTPServer()
+	hs.ReadTimeout = 200 * time.Millisecond
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hs.Serve(f.srv.Listener(inner)) }()
+	defer func() { _ = hs.Shutdown(); <-done }()
+	for _, req := range []string{
+		"GET /api/products/1 HTTP/1.1\r\nHost: x\r\n",                                       // headers never end
+		"POST /api/holds HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"product_id\"", // body never ends
+	} {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := readAnswer(c, bufio.NewReader(c))
+		c.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		expectRawError(t, a, 408, "request_timeout")
+	}
+}
