@@ -126,6 +126,19 @@ func TestBodyLimitOverTCP(t *testing.T) {
 		expectRawError(t, a, 413, "body_too_large")
 	}
 
+	// Expect: 100-continue: a declared body above the limit is refused
+	// before the client is invited to send it (the first answer is the
+	// 413, not 100 Continue); one within the limit is invited.
+	a, err = ts.exchange([]byte("POST /api/holds HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\n\r\n"))
+	if err != nil {
+		t.Fatalf("Expect: 100-continue, 10 MB: %v", err)
+	}
+	expectRawError(t, a, 413, "body_too_large")
+	a, err = ts.exchange([]byte("POST /api/holds HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 24\r\n\r\n"))
+	if err != nil || a.status != 100 {
+		t.Fatalf("Expect: 100-continue within the limit: %v %d %q", err, a.status, a.body)
+	}
+
 	chunked := func(chunks ...int) []byte {
 		var b strings.Builder
 		b.WriteString("POST /api/holds HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")

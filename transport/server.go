@@ -133,7 +133,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // headers_too_large) and at most bodyBytesMax of body (more is 413
 // body_too_large, refused from Content-Length alone before any of the body
 // is read, and for a chunked body before the chunk that would cross the
-// limit); both through handleRequestError, after which the connection is
+// limit); both through handleRequestError (and expectContinue), after which the connection is
 // closed (drained first: see limitedConn.Close). So a connection buffers at
 // most readBufferBytes + bodyBytesMax of request.
 const (
@@ -177,11 +177,26 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		WriteTimeout:       writeTimeout,
 		IdleTimeout:        idleTimeout,
 		MaxRequestBodySize: bodyBytesMax,
+		ExpectHandler:      s.expectContinue,
 		ReduceMemoryUsage:  false,
 		TCPKeepalive:       true,
 		CloseOnShutdown:    true,
 		Logger:             fasthttpLogger{s.log},
 	}
+}
+
+// expectContinue decides on a request with Expect: 100-continue: a body
+// declared above bodyBytesMax is refused with 413 body_too_large before
+// the client is invited to send it.
+func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
+	if ctx.Request.Header.ContentLength() <= bodyBytesMax {
+		return fasthttp.StatusContinue
+	}
+	sc := getScratch()
+	writeError(ctx, sc, &errBodyTooLarge)
+	putScratch(sc)
+	s.rejected(errBodyTooLarge.status)
+	return errBodyTooLarge.status
 }
 
 // handleRequestError answers requests that fasthttp could not read: too
