@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -425,5 +427,39 @@ func TestSlowRequestGets408(t *testing.T) {
 			t.Fatalf("%q: %v", req, err)
 		}
 		expectRawError(t, a, 408, "request_timeout")
+	}
+}
+
+// fileLimitListener fails its first accepts as a process out of file
+// descriptors does, then hands out conn.
+type fileLimitListener struct {
+	net.Listener
+	failures int
+	conn     net.Conn
+}
+
+func (l *fileLimitListener) Accept() (net.Conn, error) {
+	if l.failures > 0 {
+		l.failures--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.conn, nil
+}
+
+// TestAcceptSurvivesTheFileLimit: running out of file descriptors makes
+// the listener wait and accept again (counted), instead of failing, which
+// would stop fasthttp's Serve and the process.
+func TestAcceptSurvivesTheFileLimit(t *testing.T) {
+	ts := startServer(t, nil)
+	client, server := net.Pipe()
+	defer client.Close()
+	ln := ts.srv.Listener(&fileLimitListener{failures: 3, conn: server})
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	c.Close()
+	if v := ts.metric(t, `flashsale_http_accept_file_limit_total`); v != "3" {
+		t.Errorf("flashsale_http_accept_file_limit_total %q, want 3", v)
 	}
 }

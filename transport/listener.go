@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -48,6 +50,11 @@ const (
 	// refuseWriteTimeout bounds the write of a refusal, done on the
 	// accepting goroutine; a fresh socket's send buffer always takes it.
 	refuseWriteTimeout = 100 * time.Millisecond
+	// acceptBackoffMin and acceptBackoffMax bound the wait before accepting
+	// again when the process is out of file descriptors: the kernel keeps
+	// the waiting connections in the listen backlog meanwhile.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
 	// ipv6PrefixBits is the part of an IPv6 address that names one client:
 	// a host is commonly given a whole /64.
 	ipv6PrefixBits = 64
@@ -80,6 +87,7 @@ type connLimiter struct {
 	perIP map[netip.Addr]int64
 
 	refusedTotal, refusedPerIP *metrics.Counter
+	acceptFileLimit            *metrics.Counter
 }
 
 // Canned refusals, complete HTTP/1.1 answers written straight to the socket.
@@ -102,12 +110,13 @@ func refusal(e *apiError) []byte {
 
 func newConnLimiter(set *metrics.Set, lim ConnLimits) *connLimiter {
 	l := &connLimiter{
-		max:          int64(lim.Max),
-		perIPMax:     int64(lim.PerIPMax),
-		exempt:       map[netip.Addr]bool{},
-		perIP:        map[netip.Addr]int64{},
-		refusedTotal: set.NewCounter(`flashsale_http_connections_refused_total{reason="total"}`),
-		refusedPerIP: set.NewCounter(`flashsale_http_connections_refused_total{reason="per_ip"}`),
+		max:             int64(lim.Max),
+		perIPMax:        int64(lim.PerIPMax),
+		exempt:          map[netip.Addr]bool{},
+		perIP:           map[netip.Addr]int64{},
+		refusedTotal:    set.NewCounter(`flashsale_http_connections_refused_total{reason="total"}`),
+		refusedPerIP:    set.NewCounter(`flashsale_http_connections_refused_total{reason="per_ip"}`),
+		acceptFileLimit: set.NewCounter(`flashsale_http_accept_file_limit_total`),
 	}
 	if l.max <= 0 {
 		l.max = DefaultConnectionsMax
@@ -145,14 +154,24 @@ type limitListener struct {
 }
 
 // Accept returns the next connection within the limits, answering and
-// closing those above them.
+// closing those above them. When the process is out of file descriptors
+// it waits and tries again rather than fail: fasthttp stops serving on an
+// accept error.
 func (ln *limitListener) Accept() (net.Conn, error) {
 	l := ln.l
+	backoff := acceptBackoffMin
 	for {
 		c, err := ln.Listener.Accept()
 		if err != nil {
-			return nil, err
+			if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+				return nil, err
+			}
+			l.acceptFileLimit.Inc()
+			time.Sleep(backoff)
+			backoff = min(2*backoff, acceptBackoffMax)
+			continue
 		}
+		backoff = acceptBackoffMin
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
 			l.refuse(c, refusalTotal, l.refusedTotal)
