@@ -47,8 +47,9 @@ type config struct {
 	idempotencyKeyBytesMax int64 // memory of remembered idempotency answers; beyond: 503 overloaded for new keys
 
 	// Connection limits (transport.ConnLimits): beyond them, 503 overloaded.
-	connectionsMax      int // open at once, in total
-	connectionsPerIPMax int // open at once from one client address
+	connectionsMax      int  // open at once, in total
+	connectionsPerIPMax int  // open at once from one client address
+	connectionsMaxGiven bool // --connections-max (or its variable) was set
 }
 
 const envPrefix = "FLASHSALE_"
@@ -117,6 +118,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return c, envErr
 	}
 	c.addrGiven = given["addr"] || getenv(envName("addr")) != ""
+	c.connectionsMaxGiven = given["connections-max"] || getenv(envName("connections-max")) != ""
 	return c, c.check()
 }
 

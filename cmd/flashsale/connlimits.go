@@ -41,7 +41,13 @@ func connLimits(cfg config, log zerolog.Logger, exempt []netip.Addr) transport.C
 			room = int(rl.Cur) / 2
 		}
 		if lim.Max > room {
-			log.Warn().Int("connections_max", lim.Max).Int("allowed", room).Uint64("file_limit", rl.Cur).
+			// A value the operator chose is worth a warning; the default
+			// merely follows the machine.
+			ev := log.Info()
+			if cfg.connectionsMaxGiven {
+				ev = log.Warn()
+			}
+			ev.Int("connections_max", lim.Max).Int("allowed", room).Uint64("file_limit", rl.Cur).
 				Msg("--connections-max is above what the file limit allows; lowered (raise the limit: ulimit -n, systemd LimitNOFILE=)")
 			lim.Max = room
 		}

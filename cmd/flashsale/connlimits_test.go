@@ -38,9 +38,14 @@ func TestConnectionsMaxFollowsTheFileLimit(t *testing.T) {
 	}()
 	var logs strings.Builder
 	log := zerolog.New(&logs)
-	lim := connLimits(config{connectionsMax: 65536, connectionsPerIPMax: 4096}, log, nil)
-	if lim.Max != fdReserveCount || !strings.Contains(logs.String(), "lowered") {
+	lim := connLimits(config{connectionsMax: 65536, connectionsPerIPMax: 4096, connectionsMaxGiven: true}, log, nil)
+	if lim.Max != fdReserveCount || !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "lowered") {
 		t.Errorf("file limit %d: --connections-max 65536 became %d; log %q", low.Cur, lim.Max, logs.String())
+	}
+	logs.Reset()
+	lim = connLimits(config{connectionsMax: 65536, connectionsPerIPMax: 4096}, log, nil)
+	if lim.Max != fdReserveCount || !strings.Contains(logs.String(), `"level":"info"`) {
+		t.Errorf("file limit %d: the default --connections-max became %d; log %q", low.Cur, lim.Max, logs.String())
 	}
 	logs.Reset()
 	if lim := connLimits(config{connectionsMax: 100, connectionsPerIPMax: 4096}, log, nil); lim.Max != 100 || logs.Len() != 0 {
