@@ -240,7 +240,7 @@ func BenchmarkInmemoryHTTP(b *testing.B) {
 			ln := fasthttputil.NewInmemoryListener()
 			hs := f.srv.HTTPServer()
 			done := make(chan struct{})
-			go func() { defer close(done); _ = hs.Serve(ln) }()
+			go func() { defer close(done); _ = hs.Serve(f.srv.Listener(ln)) }()
 			b.Cleanup(func() { _ = hs.Shutdown(); <-done })
 			// A short idle time lets the client's connection cleaner exit
 			// soon after the benchmark, for goleak.

@@ -3,8 +3,12 @@
 // access log, metrics and health. It speaks fasthttp and calls the engine;
 // it holds no domain state of its own.
 //
-// A request's life: the fasthttp server reads it (bodies above
-// bodyReadBytesMax are refused by fasthttp itself through ErrorHandler);
+// A connection's life: Server.Listener counts it against the connection
+// limits (above them it gets a JSON 503 and is closed) and drains it before
+// closing, so that an answer the client has not read yet is not lost to a
+// TCP reset. A request's life: the fasthttp server reads it (headers above
+// readBufferBytes and bodies above bodyBytesMax are refused by fasthttp
+// itself through ErrorHandler, without reading the rest);
 // Server.Handler sends the hot parameterised GETs to their route directly and
 // everything else through fasthttp/router; the route's wrapper starts the
 // clock and defers the access log, the metrics and panic recovery; the

@@ -89,7 +89,7 @@ func startServer(t *testing.T, edit func(*serverSetup)) *testServer {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = ts.hs.Serve(ln)
+		_ = ts.hs.Serve(ts.srv.Listener(ln))
 	}()
 	ts.client = &http.Client{
 		Timeout:   10 * time.Second,

@@ -42,6 +42,10 @@ type Options struct {
 	// partition's engine, and forwarded to its leader when this node does
 	// not lead it. New's engine is then ignored (nil is fine).
 	Cluster Cluster
+
+	// Connections bound the connections of the listeners that Listener
+	// wraps; zero fields take the defaults.
+	Connections ConnLimits
 }
 
 // DefaultAccessSampler keeps the access log useful and cheap under load:
@@ -92,7 +96,8 @@ type Server struct {
 	forwardFailures *metrics.Counter
 	adminNext       atomic.Uint64 // the admin API's partition rotation
 
-	dash dashRecorder // the dashboard's history (dashboard.go)
+	dash  dashRecorder // the dashboard's history (dashboard.go)
+	conns *connLimiter  // the connection limits of Listener
 }
 
 // New builds the front end of eng.
@@ -107,6 +112,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	}
 	s.forwarded = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="relayed"}`)
 	s.forwardFailures = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="unavailable"}`)
+	s.conns = newConnLimiter(s.metrics, opts.Connections)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -143,14 +149,25 @@ func (s *Server) Fail() { s.failed.Store(true) }
 // so load balancers stop sending work while in-flight requests finish.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Bounds of the request body. docs/api.md accepts 65,536 bytes and refuses one
-// more with a JSON 413 from the handler. fasthttp reads bodies up to
-// bodyReadBytesMax so that moderate oversizes are read whole and get that
-// clean answer on a connection that stays usable; beyond it, fasthttp stops
-// reading and ErrorHandler answers 413 and closes the connection.
+// Bounds of a request (docs/api.md, "Limits"). fasthttp reads at most
+// readBufferBytes of request line and headers (more is 431
+// headers_too_large) and at most bodyBytesMax of body (more is 413
+// body_too_large, refused from Content-Length alone before any of the body
+// is read, and for a chunked body before the chunk that would cross the
+// limit); both through handleRequestError (and expectContinue), after which the connection is
+// closed (drained first: see limitedConn.Close). So a connection buffers at
+// most readBufferBytes + bodyBytesMax of request.
 const (
-	bodyBytesMax     = 64 << 10
-	bodyReadBytesMax = 1 << 20
+	bodyBytesMax = 64 << 10
+	// headerBytesMax is what docs/api.md promises to serve: 16 KiB of
+	// header fields (shoppers' browsers carry big cookies).
+	headerBytesMax = 16 << 10
+	// requestLineBytesMax is the room left for the request line (method,
+	// URI, version) next to headerBytesMax.
+	requestLineBytesMax = 4 << 10
+	// readBufferBytes is fasthttp's per-connection read buffer, which the
+	// request line and headers must fit.
+	readBufferBytes = headerBytesMax + requestLineBytesMax
 )
 
 // HTTP server limits, sized for a high-throughput JSON API behind keep-alive
@@ -160,9 +177,6 @@ const (
 	readTimeout  = 10 * time.Second
 	writeTimeout = 10 * time.Second
 	idleTimeout  = 60 * time.Second
-	// concurrencyMax bounds the connections served at once; the engine's
-	// per-product queues bound the work behind them.
-	concurrencyMax = 64 * 1024
 )
 
 // HTTPServer returns a fasthttp server for s with the settings above.
@@ -173,16 +187,37 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
-		Concurrency:           concurrencyMax,
-		ReadTimeout:           readTimeout,
-		WriteTimeout:          writeTimeout,
-		IdleTimeout:           idleTimeout,
-		MaxRequestBodySize:    bodyReadBytesMax,
-		ReduceMemoryUsage:     false,
-		TCPKeepalive:          true,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{s.log.Sample(clientWarnSampler())},
+		// The listener's limits (Listener) answer in JSON; fasthttp's
+		// own, which answer in plain text, are set so that they never
+		// fire: its count of connections may briefly exceed the
+		// listener's, which gives a place back as the socket closes,
+		// before fasthttp frees its worker.
+		Concurrency:        int(2 * s.conns.max),
+		ReadBufferSize:     readBufferBytes,
+		ReadTimeout:        readTimeout,
+		WriteTimeout:       writeTimeout,
+		IdleTimeout:        idleTimeout,
+		MaxRequestBodySize: bodyBytesMax,
+		ExpectHandler:      s.expectContinue,
+		ReduceMemoryUsage:  false,
+		TCPKeepalive:       true,
+		CloseOnShutdown:    true,
+		Logger:             fasthttpLogger{s.log.Sample(clientWarnSampler())},
 	}
+}
+
+// expectContinue decides on a request with Expect: 100-continue: a body
+// declared above bodyBytesMax is refused with 413 body_too_large before
+// the client is invited to send it.
+func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
+	if ctx.Request.Header.ContentLength() <= bodyBytesMax {
+		return fasthttp.StatusContinue
+	}
+	sc := getScratch()
+	writeError(ctx, sc, &errBodyTooLarge)
+	putScratch(sc)
+	s.rejected(errBodyTooLarge.status)
+	return errBodyTooLarge.status
 }
 
 // handleRequestError answers requests that fasthttp could not read: too

@@ -224,6 +224,7 @@ func runCluster(ctx context.Context, cfg config, log zerolog.Logger, specs []eng
 		WebhookSecret: []byte(cfg.webhookSecret),
 		AdminToken:    cfg.adminToken,
 		Cluster:       c,
+		Connections:   connLimits(cfg, log, clusterPeerAddrs(c.cf, log)),
 	})
 	registerRaftMetrics(srv, c)
 	return serve(ctx, srv, c.node, cfg.commitStallTimeout, c.self.HTTP, log, func() int { return c.stop(log) }, func(e *zerolog.Event) *zerolog.Event {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/rs/zerolog"
 )
 
@@ -47,6 +48,11 @@ type config struct {
 	faultAckUncommitted bool // tests of the tests only: see raftlog.Config
 
 	idempotencyKeyBytesMax int64 // memory of remembered idempotency answers; beyond: 503 overloaded for new keys
+
+	// Connection limits (transport.ConnLimits): beyond them, 503 overloaded.
+	connectionsMax      int  // open at once, in total
+	connectionsPerIPMax int  // open at once from one client address
+	connectionsMaxGiven bool // --connections-max (or its variable) was set
 }
 
 const envPrefix = "FLASHSALE_"
@@ -88,6 +94,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.Uint64Var(&c.raftSnapshotEntries, "raft-snapshot-entries", 10_000, "with --cluster: a partition snapshots (and the node compacts its Raft log) every N applied entries")
 	fs.BoolVar(&c.faultAckUncommitted, "fault-ack-uncommitted", false, "with --cluster, FOR TESTS ONLY: leaders answer without replicating anything (loses acknowledged work), so that tests can prove their checkers catch it")
 	fs.Int64Var(&c.idempotencyKeyBytesMax, "idempotency-key-bytes-max", engine.DefaultIdempotencyKeyBytesMax, "memory (bytes) for remembered idempotency keys, holds and webhooks together (about 50 bytes plus the key each); when used up, requests under new keys get 503 overloaded and known keys still replay")
+	fs.IntVar(&c.connectionsMax, "connections-max", transport.DefaultConnectionsMax, "connections open at once (lowered to what the file limit allows); beyond: 503 overloaded")
+	fs.IntVar(&c.connectionsPerIPMax, "connections-per-ip-max", transport.DefaultConnectionsPerIPMax, "connections open at once from one client address (IPv6: one /64; cluster peers exempt); beyond: 503 overloaded")
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Usage: flashsale [flags]\n\nEvery flag is also read from FLASHSALE_<NAME>, e.g. FLASHSALE_HOLD_TTL.\n\n")
 		fs.PrintDefaults()
@@ -118,6 +126,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if err := c.readSecretFiles(); err != nil {
 		return c, err
 	}
+	c.connectionsMaxGiven = given["connections-max"] || getenv(envName("connections-max")) != ""
 	return c, c.check()
 }
 
@@ -196,6 +205,14 @@ func (c *config) check() error {
 	}
 	if c.idempotencyKeyBytesMax <= 0 || c.idempotencyKeyBytesMax > engine.IdempotencyKeyBytesLimit {
 		errs = append(errs, fmt.Errorf("--idempotency-key-bytes-max must be between 1 and %d, not %d", int64(engine.IdempotencyKeyBytesLimit), c.idempotencyKeyBytesMax))
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"--connections-max", c.connectionsMax}, {"--connections-per-ip-max", c.connectionsPerIPMax}} {
+		if n.v < 1 || n.v > connectionsMaxLimit {
+			errs = append(errs, fmt.Errorf("%s must be between 1 and %d, not %d", n.flag, connectionsMaxLimit, n.v))
+		}
 	}
 	if c.raftSnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be positive"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +131,39 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConnectionFlags: the connection limits default to 65,536 in total and
+// 4,096 per address, come from flags or the environment, and are refused
+// out of range with the flag named.
+func TestConnectionFlags(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	c, err := parseConfig(nil, noEnv, io.Discard)
+	if err != nil || c.connectionsMax != 65536 || c.connectionsPerIPMax != 4096 {
+		t.Fatalf("defaults: %d, %d, %v", c.connectionsMax, c.connectionsPerIPMax, err)
+	}
+	env := func(k string) string {
+		if k == "FLASHSALE_CONNECTIONS_PER_IP_MAX" {
+			return "3"
+		}
+		return ""
+	}
+	c, err = parseConfig([]string{"--connections-max", "10"}, env, io.Discard)
+	if err != nil || c.connectionsMax != 10 || c.connectionsPerIPMax != 3 {
+		t.Fatalf("--connections-max 10 and FLASHSALE_CONNECTIONS_PER_IP_MAX=3: %d, %d, %v", c.connectionsMax, c.connectionsPerIPMax, err)
+	}
+	for _, c := range []struct{ arg, flag string }{
+		{"--connections-max=0", "--connections-max"},
+		{"--connections-max=-1", "--connections-max"},
+		{"--connections-max=1048577", "--connections-max"},
+		{"--connections-max=many", "connections-max"},
+		{"--connections-per-ip-max=0", "--connections-per-ip-max"},
+		{"--connections-per-ip-max=1048577", "--connections-per-ip-max"},
+	} {
+		_, err := parseConfig([]string{c.arg}, noEnv, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%s: err = %v, want one naming %s", c.arg, err, c.flag)
+		}
 	}
 }

@@ -158,6 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		WebhookSecret:  []byte(cfg.webhookSecret),
 		AdminToken:     cfg.adminToken,
 		ReplayDuration: replay,
+		Connections:    connLimits(cfg, log, nil),
 	})
 	registerWALMetrics(srv, wlog)
 	return serve(ctx, srv, wlog, cfg.commitStallTimeout, cfg.addr, log, shutdownCore, func(e *zerolog.Event) *zerolog.Event {
@@ -186,7 +187,7 @@ func serve(ctx context.Context, srv *transport.Server, dlog durableLog, stall ti
 		return 1
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(srv.Listener(ln)) }()
 	stopDashboard := srv.RecordDashboard() // the history of GET /dashboard's charts
 	listening(log.Info().Str("addr", ln.Addr().String())).Msg("listening")
 
