@@ -97,7 +97,7 @@ type Server struct {
 	adminNext       atomic.Uint64 // the admin API's partition rotation
 
 	dash  dashRecorder // the dashboard's history (dashboard.go)
-	conns *connLimiter  // the connection limits of Listener
+	conns *connLimiter // the connection limits of Listener
 }
 
 // New builds the front end of eng.
@@ -199,10 +199,14 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		IdleTimeout:        idleTimeout,
 		MaxRequestBodySize: bodyBytesMax,
 		ExpectHandler:      s.expectContinue,
-		ReduceMemoryUsage:  false,
-		TCPKeepalive:       true,
-		CloseOnShutdown:    true,
-		Logger:             fasthttpLogger{s.log.Sample(clientWarnSampler())},
+		// A connection's read and write buffers go back to a pool
+		// between requests: 6 KiB of memory per keep-alive connection
+		// instead of 16+ (bench/connmem), for one 1-byte allocation per
+		// request inside fasthttp.
+		ReduceMemoryUsage: true,
+		TCPKeepalive:      true,
+		CloseOnShutdown:   true,
+		Logger:            fasthttpLogger{s.log.Sample(clientWarnSampler())},
 	}
 }
 
