@@ -1,6 +1,7 @@
 package dashboardtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,13 +15,13 @@ import (
 // answers 503 while a partition settles its leader.
 const holdPatience = 5 * time.Second
 
-// TestDashboardClusterInBrowser runs a 3-node cluster and opens node 1's
-// page: it says which node it is, lists every partition with the leader
-// GET /cluster names, shows the stock GET /api/products/{id} answers for
-// holds made through another node (so read through the partitions'
-// replicas and leaders), shows Raft figures, and logs nothing.
+// TestDashboardClusterInBrowser runs a 3-node cluster and reads node 1's
+// GET /dashboard/stats (this part runs without a browser too), then opens
+// its page: it says which node it is, lists every partition with the
+// leader GET /cluster names, shows the stock GET /api/products/{id}
+// answers for holds made through another node (so read through the
+// partitions' replicas and leaders), shows Raft figures, and logs nothing.
 func TestDashboardClusterInBrowser(t *testing.T) {
-	requireBrowser(t)
 	c := cluster.Start(t, cluster.Options{Seed: []byte(`[
 		{"id":1,"name":"Flash Widget","price_cents":4999,"total_stock":100,"max_per_hold":10},
 		{"id":2,"name":"Limited Edition Sneaker","price_cents":19999,"total_stock":10,"max_per_hold":2},
@@ -42,16 +43,19 @@ func TestDashboardClusterInBrowser(t *testing.T) {
 	}
 
 	base := c.URL(1)
+	info, err := c.Info(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClusterStats(t, client, base, info)
+
+	requireBrowser(t)
 	pg := openPage(t, base+"/dashboard")
 	defer pg.close()
 	ctx := pg.ctx
 	waitPage[string](t, ctx, "the node's name", `document.getElementById("mode").textContent`,
 		func(v string) bool { return v == "cluster node 1" })
 
-	info, err := c.Info(1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want []string
 	for _, p := range info.Partitions {
 		leader := fmt.Sprintf("node %d", p.Leader)
@@ -83,4 +87,54 @@ func TestDashboardClusterInBrowser(t *testing.T) {
 		func(hidden bool) bool { return !hidden })
 	pg.screenshot("dashboard-cluster.png")
 	pg.checkClean(base, 6)
+}
+
+// checkClusterStats checks node 1's GET /dashboard/stats: the node, its
+// partitions and leaders as GET /cluster gives them (info), product id's
+// stock with id+1 units reserved, and the Raft series.
+func checkClusterStats(t *testing.T, client *http.Client, base string, info cluster.Info) {
+	t.Helper()
+	resp, err := client.Get(base + "/dashboard/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Mode          string `json:"mode"`
+		NodeID        int    `json:"node_id"`
+		ProductsStale bool   `json:"products_stale"`
+		Products      []struct {
+			ID       int64 `json:"id"`
+			Reserved int64 `json:"reserved_stock"`
+		} `json:"products"`
+		Cluster cluster.Info          `json:"cluster"`
+		Series  map[string][]*float64 `json:"series"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /dashboard/stats: %d %v", resp.StatusCode, err)
+	}
+	if st.Mode != "cluster" || st.NodeID != 1 || st.ProductsStale || st.Cluster.NodeID != 1 {
+		t.Errorf("stats of node 1: mode %q, node %d, stale %v, cluster node %d", st.Mode, st.NodeID, st.ProductsStale, st.Cluster.NodeID)
+	}
+	if len(st.Cluster.Partitions) != len(info.Partitions) {
+		t.Fatalf("stats list %d partitions, GET /cluster %d", len(st.Cluster.Partitions), len(info.Partitions))
+	}
+	for i, p := range st.Cluster.Partitions {
+		if p.ID != info.Partitions[i].ID || p.Leader != info.Partitions[i].Leader || p.Leader == 0 {
+			t.Errorf("partition %d: stats %+v, GET /cluster %+v", i, p, info.Partitions[i])
+		}
+	}
+	if len(st.Products) != 3 {
+		t.Fatalf("stats list %d products", len(st.Products))
+	}
+	for _, p := range st.Products {
+		if p.Reserved != p.ID+1 {
+			t.Errorf("product %d: %d reserved in the stats, want %d", p.ID, p.Reserved, p.ID+1)
+		}
+	}
+	for _, name := range []string{"raft_fsyncs", "raft_proposals_per_fsync", "holds"} {
+		if _, ok := st.Series[name]; !ok {
+			t.Errorf("no series %s", name)
+		}
+	}
 }
