@@ -197,14 +197,21 @@ func (w *worker) orderBody(holdToken string) []byte {
 	return w.bodyBuf
 }
 
-// webhookBody appends a POST /api/payments/webhook body to dst.
-func webhookBody(dst []byte, orderID int64, success bool) []byte {
+// webhookBody appends a POST /api/payments/webhook body to dst. eventID
+// (the delivery's Idempotency-Key) makes the bodies of two events distinct,
+// as a real provider's event id does: the server ignores the field, but a
+// signature is good for one delivery, and two events with the same body
+// signed in the same second would otherwise carry the same signature.
+func webhookBody(dst []byte, orderID int64, success bool, eventID []byte) []byte {
 	if success {
 		dst = append(dst, `{"status":"success","order_id":`...)
 		dst = strconv.AppendInt(dst, orderID, 10)
-		return append(dst, '}')
+	} else {
+		dst = append(dst, `{"status":"failure","order_id":`...)
+		dst = strconv.AppendInt(dst, orderID, 10)
+		dst = append(dst, `,"failure_reason":"insufficient_funds"`...)
 	}
-	dst = append(dst, `{"status":"failure","order_id":`...)
-	dst = strconv.AppendInt(dst, orderID, 10)
-	return append(dst, `,"failure_reason":"insufficient_funds"}`...)
+	dst = append(dst, `,"event_id":`...)
+	dst = strconv.AppendQuote(dst, string(eventID))
+	return append(dst, '}')
 }

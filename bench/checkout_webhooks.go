@@ -53,7 +53,7 @@ func (c *checkoutWorkload) pay(w *worker, o Order) {
 	}
 	w.seq++
 	key := appendKey(nil, c.env.runID, 'w', o.ID, w.seq)
-	body := webhookBody(nil, o.ID, success)
+	body := webhookBody(nil, o.ID, success, key)
 
 	var first webhookAnswer
 	dice := w.rng.Float64()
@@ -151,7 +151,7 @@ func (c *checkoutWorkload) sendContrary(w *worker, orderID int64, success bool) 
 	c.contrary.Add(1)
 	w.seq++
 	key := appendKey(nil, c.env.runID, 'c', orderID, w.seq)
-	a := deliver(w, key, webhookBody(nil, orderID, success))
+	a := deliver(w, key, webhookBody(nil, orderID, success, key))
 	if !a.answered {
 		c.ledger.paymentUnknown(orderID, paymentStatus(success))
 		return
@@ -166,7 +166,7 @@ func (c *checkoutWorkload) earlyWebhook(w *worker) {
 	success := w.rng.Float64() < c.cfg.SuccessShare
 	outcome := paymentStatus(success)
 	key := appendKey(nil, c.env.runID, 'e', id, 0)
-	a := deliver(w, key, webhookBody(nil, id, success))
+	a := deliver(w, key, webhookBody(nil, id, success, key))
 	switch {
 	case !a.answered:
 		c.ledger.paymentUnknown(id, outcome)

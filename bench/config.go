@@ -11,13 +11,13 @@ import (
 // defaults documented on each field.
 type Config struct {
 	URL        string        // server base URL, e.g. http://127.0.0.1:8080 (unused by ceiling)
-	Workload   string        // hot, checkout, browse, mixed or ceiling
+	Workload   string        // hot, grants, checkout, browse, mixed or ceiling
 	Duration   time.Duration // how long the load runs
 	Conns      int           // concurrent clients (closed loop) and connection pool size
 	Seed       int64         // makes every random choice reproducible
 	RatePerSec float64       // > 0: open loop with this many ops per second
 
-	ProductID  int64  // hot: the product to sell out; 0 = create one (needs AdminToken)
+	ProductID  int64  // hot: the product to sell out, grants: one that never sells out; 0 = create one (needs AdminToken)
 	HotStock   int64  // hot: total stock of a product it creates (default 1000)
 	AdminToken string // enables product creation through the admin API
 
@@ -32,6 +32,9 @@ type Config struct {
 
 	JSONPath string // write the full result as JSON here when set
 	Progress bool   // print a live progress line once a second
+	Verbose  bool   // print a line per second of the load (its timeline entry); overrides Progress
+
+	timelineInterval time.Duration // width of a timeline entry; default timelineInterval (tests shorten it)
 }
 
 // Defaults for optional fields.
@@ -49,6 +52,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Conns <= 0 {
 		cfg.Conns = defaultConns
+	}
+	if cfg.timelineInterval <= 0 {
+		cfg.timelineInterval = timelineInterval
 	}
 	if cfg.HotStock <= 0 {
 		cfg.HotStock = defaultHotStock
@@ -84,8 +90,8 @@ func (cfg Config) validate() error {
 	if cfg.BrowseWeight < 0 || cfg.CheckoutWeight < 0 || cfg.BrowseWeight+cfg.CheckoutWeight == 0 {
 		return fmt.Errorf("--ratio %d:%d: weights must be >= 0 and not both 0", cfg.BrowseWeight, cfg.CheckoutWeight)
 	}
-	if cfg.Workload == "hot" && cfg.ProductID <= 0 && cfg.AdminToken == "" {
-		return fmt.Errorf("hot needs --product ID, or --admin-token to create a product")
+	if (cfg.Workload == "hot" || cfg.Workload == "grants") && cfg.ProductID <= 0 && cfg.AdminToken == "" {
+		return fmt.Errorf("%s needs --product ID, or --admin-token to create a product", cfg.Workload)
 	}
 	return nil
 }

@@ -12,7 +12,11 @@
 //     or a product of Config.HotStock units created through the admin API)
 //     until it sells out, then keeps asking. Reports the units granted
 //     against the stock (they must be equal), the sell-out time and the 409s
-//     served after it.
+//     served after it, and its two phases as separate rows (phase.go): the
+//     granted phase (the 201s) and the sold-out phase (the 409s).
+//   - grants: hot on a product that never sells out (one of grantsStock
+//     units it creates, or Config.ProductID), so that the 201 path is
+//     measured alone.
 //   - checkout: hold → order → signed payment webhook, 80% success by
 //     default, with deliberate second order posts, sequential and
 //     concurrent duplicate deliveries, contrary events for final orders and
@@ -33,8 +37,12 @@
 // was due, so a stalled server shows up in the latency instead of slowing
 // the load down (no coordinated omission).
 //
-// RunSuite runs ceiling, browse, hot and checkout in interleaved rounds and
-// prints a Markdown table of medians with each workload's share of the
+// Every run keeps a timeline, one entry per second of the load with its
+// request count, p50, p99 and maximum latency (Result.Timeline), so that a
+// stall shows when it happened; Config.Verbose prints it as it goes.
+//
+// RunSuite runs ceiling, browse, hot, grants and checkout in interleaved
+// rounds and prints a Markdown table of medians with each row's share of the
 // ceiling; StartServer runs a server binary on a free port for it.
 //
 // The audits that compare the harness's ledger with the server's counts

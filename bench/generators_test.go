@@ -49,7 +49,7 @@ func TestRequestBodiesAreValidJSON(t *testing.T) {
 			OrderID       int64  `json:"order_id"`
 			FailureReason string `json:"failure_reason"`
 		}
-		if err := json.Unmarshal(webhookBody(nil, 42, success), &hook); err != nil || hook.OrderID != 42 ||
+		if err := json.Unmarshal(webhookBody(nil, 42, success, []byte(`evt"1`)), &hook); err != nil || hook.OrderID != 42 ||
 			(success && hook.Status != "success") || (!success && (hook.Status != "failure" || hook.FailureReason == "")) {
 			t.Errorf("webhook body (success=%v): %+v, %v", success, hook, err)
 		}

@@ -57,12 +57,14 @@ func TestRecorderMergesShardsAndCountsErrors(t *testing.T) {
 		s.record(EndpointHoldCreate, 409, []byte("insufficient_stock"), 2*time.Millisecond)
 		s.record(EndpointProductGet, 0, nil, 3*time.Millisecond)
 	}
-	snap := rec.drainInterval()
-	if snap.requests != 120 || snap.failures != 40 {
-		t.Errorf("interval = %d requests, %d failures; want 120, 40 (409 is not a failure)", snap.requests, snap.failures)
+	scratch := newLatencyHistogram()
+	snap := rec.drainInterval(scratch)
+	if snap.requests != 120 || snap.failures != 40 || snap.latency.Count != 120 {
+		t.Errorf("interval = %d requests (%d latencies), %d failures; want 120, 120, 40 (409 is not a failure)",
+			snap.requests, snap.latency.Count, snap.failures)
 	}
-	if again := rec.drainInterval(); again.requests != 0 {
-		t.Errorf("second drain = %d requests, want 0: drain must reset", again.requests)
+	if again := rec.drainInterval(scratch); again.requests != 0 || again.latency.Count != 0 {
+		t.Errorf("second drain = %d requests, %d latencies; want 0: drain must reset", again.requests, again.latency.Count)
 	}
 	tot := rec.totals()
 	holds := tot[EndpointHoldCreate]

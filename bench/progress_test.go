@@ -35,12 +35,13 @@ func TestProgressLineShowsRateP99FailuresAndExtra(t *testing.T) {
 	}
 	rec.shard(0).record(EndpointHoldCreate, 503, []byte("overloaded"), time.Millisecond)
 	var out lockedBuffer
-	stop := startProgress(&out, rec, func() string { return "stock left 7" }, 20*time.Millisecond)
+	stop := startTimeline(rec, 20*time.Millisecond, progressLine(&out, func() string { return "stock left 7" }))
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "stock left 7") && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop()
+	clearProgressLine(&out)
 	got := out.String()
 	for _, want := range []string{"req/s", "p99 2.00ms", "failures 1", "stock left 7", "\r\033[K"} {
 		if !strings.Contains(got, want) {

@@ -29,7 +29,10 @@ type endpointShard struct {
 type recorderShard struct {
 	mu        sync.Mutex
 	endpoints [endpointCount]endpointShard
-	// interval* are drained by the progress line once a second.
+	// phases are the latencies of the answers that make up each phase of a
+	// hot-family run (phase.go); allocated on first use.
+	phases [phaseCount]*hdrhistogram.Histogram
+	// interval* are drained into the run's timeline once a second.
 	intervalLatency  *hdrhistogram.Histogram
 	intervalRequests int64
 	intervalFailures int64
@@ -90,6 +93,16 @@ func (s *recorderShard) record(ep Endpoint, status int, errCode []byte, latency 
 	s.mu.Unlock()
 }
 
+// recordPhase adds the latency of one answer that belongs to phase p.
+func (s *recorderShard) recordPhase(p phase, latency time.Duration) {
+	s.mu.Lock()
+	if s.phases[p] == nil {
+		s.phases[p] = newLatencyHistogram()
+	}
+	recordLatency(s.phases[p], latency)
+	s.mu.Unlock()
+}
+
 // countError adds one answer with status and errCode to byError, copying
 // errCode only the first time it is seen.
 func countError(byError map[int]map[string]*int64, status int, errCode []byte) {
@@ -106,16 +119,18 @@ func countError(byError map[int]map[string]*int64, status int, errCode []byte) {
 	codes[string(errCode)] = &one
 }
 
-// intervalSnapshot is what the progress line shows for the last second.
+// intervalSnapshot is what was recorded since the last drain.
 type intervalSnapshot struct {
-	requests  int64
-	failures  int64
-	p99Micros int64
+	requests int64
+	failures int64 // no answer or 5xx
+	latency  LatencySummary
 }
 
-// drainInterval returns and resets the figures gathered since the last call.
-func (r *recorder) drainInterval() intervalSnapshot {
-	merged := newLatencyHistogram()
+// drainInterval returns and resets the figures gathered since the last call;
+// merged is scratch space (its contents are replaced), so that a drain once a
+// second allocates no histogram.
+func (r *recorder) drainInterval(merged *hdrhistogram.Histogram) intervalSnapshot {
+	merged.Reset()
 	var snap intervalSnapshot
 	for _, s := range r.shards {
 		s.mu.Lock()
@@ -126,9 +141,7 @@ func (r *recorder) drainInterval() intervalSnapshot {
 		s.intervalRequests, s.intervalFailures = 0, 0
 		s.mu.Unlock()
 	}
-	if merged.TotalCount() > 0 {
-		snap.p99Micros = merged.ValueAtQuantile(99)
-	}
+	snap.latency = summarize(merged)
 	return snap
 }
 
@@ -167,6 +180,25 @@ func (r *recorder) totals() [endpointCount]endpointTotals {
 				for code, n := range codes {
 					t.byError[errorKey{status, code}] += *n
 				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// phaseTotals merges every shard's phase histograms. Call it after the
+// workers have stopped.
+func (r *recorder) phaseTotals() [phaseCount]*hdrhistogram.Histogram {
+	var out [phaseCount]*hdrhistogram.Histogram
+	for p := range out {
+		out[p] = newLatencyHistogram()
+	}
+	for _, s := range r.shards {
+		s.mu.Lock()
+		for p, h := range s.phases {
+			if h != nil {
+				out[p].Merge(h)
 			}
 		}
 		s.mu.Unlock()

@@ -67,7 +67,11 @@ func WriteJSON(path string, res any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// WriteTable prints res for people.
+// wholeRun names the phase of a row that covers every request of the run.
+const wholeRun = "whole run"
+
+// WriteTable prints res for people. Every row of its table names its phase:
+// the whole run, or for hot and grants the granted and the sold-out phase.
 func WriteTable(out io.Writer, res *Result) {
 	mode := "closed loop"
 	if res.Mode == "open" {
@@ -76,16 +80,29 @@ func WriteTable(out io.Writer, res *Result) {
 	fmt.Fprintf(out, "flashbench %s against %s: %s, %d conns, %.1f s, seed %d\n",
 		res.Workload, res.Target, mode, res.Conns, res.DurationSec, res.Seed)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-28s\trequests\treq/s\tp50\tp90\tp99\tp99.9\tmax\t\n", "endpoint")
-	row := func(name string, n int64, rate float64, l LatencySummary) {
-		fmt.Fprintf(tw, "%-28s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, n, rate,
+	fmt.Fprintf(tw, "%-28s\t%s\trequests\treq/s\t× ceiling\tp50\tp90\tp99\tp99.9\tmax\t\n", "endpoint", "phase")
+	row := func(name, phase string, n int64, rate, ratio float64, l LatencySummary) {
+		share := "—"
+		if ratio > 0 {
+			share = fmt.Sprintf("%.2f", ratio)
+		}
+		fmt.Fprintf(tw, "%-28s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, phase, n, rate, share,
 			formatMicros(l.P50Micros), formatMicros(l.P90Micros), formatMicros(l.P99Micros),
 			formatMicros(l.P999Micros), formatMicros(l.MaxMicros))
 	}
 	for _, e := range res.Endpoints {
-		row(e.Endpoint, e.Requests, e.RequestsPerSec, e.Latency)
+		row(e.Endpoint, wholeRun, e.Requests, e.RequestsPerSec, 0, e.Latency)
 	}
-	row("all", res.Requests, res.RequestsPerSec, res.Latency)
+	allRatio := 0.0
+	if res.Ceiling != nil {
+		allRatio = res.Ceiling.Ratio
+	}
+	row("all", wholeRun, res.Requests, res.RequestsPerSec, allRatio, res.Latency)
+	if res.Hot != nil {
+		for _, p := range res.Hot.Phases {
+			row(EndpointHoldCreate.String(), phaseLabel(p.Phase), p.Requests, p.RequestsPerSec, p.CeilingRatio, p.Latency)
+		}
+	}
 	tw.Flush()
 	fmt.Fprintf(out, "ops: %d (%.0f/s)", res.Ops, res.OpsPerSec)
 	if res.Mode == "open" {
@@ -108,22 +125,28 @@ func WriteTable(out io.Writer, res *Result) {
 		}
 	}
 	writeWorkloadFigures(out, res)
+	writeTimeline(out, res.Timeline)
 	writeAudit(out, res.Audit)
 }
 
 func writeWorkloadFigures(out io.Writer, res *Result) {
 	if h := res.Hot; h != nil {
-		fmt.Fprintf(out, "hot: product %d, stock %d, granted %d (equals stock: %v), unknown %d, expired %d\n",
-			h.ProductID, h.StockAtStart, h.UnitsGranted, h.GrantedEqualsStock, h.UnitsUnknown, h.UnitsExpired)
+		fmt.Fprintf(out, "%s: product %d, stock %d, granted %d (equals stock: %v), unknown %d, expired %d\n",
+			res.Workload, h.ProductID, h.StockAtStart, h.UnitsGranted, h.GrantedEqualsStock, h.UnitsUnknown, h.UnitsExpired)
 		if h.SoldOut {
-			fmt.Fprintf(out, "hot: sold out after %.1f ms (%.0f grants/s; last grant at %.1f ms); after sell-out %d 409s, %.0f/s, %.1f%% of answers\n",
-				h.SellOutMillis, h.GrantsPerSecToSellOut, h.LastGrantMillis, h.RejectsAfterSold, h.RejectsPerSecAfter, 100*h.RejectShareAfter)
+			fmt.Fprintf(out, "%s: sold out after %.1f ms (%d granted by then; last grant at %.1f ms); after sell-out %d 409s, %.0f/s, %.1f%% of answers\n",
+				res.Workload, h.SellOutMillis, h.GrantsAtSellOut, h.LastGrantMillis, h.RejectsAfterSold, h.RejectsPerSecAfter, 100*h.RejectShareAfter)
 		} else {
-			fmt.Fprintln(out, "hot: did not sell out")
+			fmt.Fprintf(out, "%s: did not sell out\n", res.Workload)
 		}
-		if g := h.GrantLatency; g.Count > 0 {
-			fmt.Fprintf(out, "hot: latency of the %d grants (201): p50 %s, p90 %s, p99 %s, max %s\n",
-				g.Count, formatMicros(g.P50Micros), formatMicros(g.P90Micros), formatMicros(g.P99Micros), formatMicros(g.MaxMicros))
+		for _, p := range h.Phases {
+			if p.Requests > 0 {
+				fmt.Fprintf(out, "%s: %s phase: %d answers %d from %.3f s to %.3f s of the load, %.0f/s\n",
+					res.Workload, phaseLabel(p.Phase), p.Requests, p.Status, p.StartSec, p.EndSec, p.RequestsPerSec)
+			}
+		}
+		if res.Workload == "grants" && h.SoldOut {
+			fmt.Fprintln(out, "grants: warning: the product sold out, so the 201 path was not measured alone; use a product with more stock")
 		}
 	}
 	if c := res.Checkout; c != nil {
@@ -148,6 +171,18 @@ func writeWorkloadFigures(out io.Writer, res *Result) {
 				c.RequestsPerSec, formatMicros(c.Latency.P99Micros))
 		}
 	}
+}
+
+// writeTimeline names the interval with the slowest request, so that a
+// stall shows when it happened; the JSON output has every interval.
+func writeTimeline(out io.Writer, timeline []IntervalResult) {
+	worst := slowestInterval(timeline)
+	if worst < 0 {
+		return
+	}
+	iv := timeline[worst]
+	fmt.Fprintf(out, "timeline: %d intervals; the slowest request finished in %.1f–%.1f s: max %s, p99 %s, %.0f req/s (--verbose prints every interval, --json has them)\n",
+		len(timeline), iv.StartSec, iv.StartSec+iv.DurationSec, formatMicros(iv.MaxMicros), formatMicros(iv.P99Micros), iv.RequestsPerSec)
 }
 
 func writeAudit(out io.Writer, a AuditResult) {

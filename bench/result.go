@@ -15,7 +15,10 @@ type Result struct {
 	RequestsPerSec float64 `json:"requests_per_sec"`
 	MissedArrivals int64   `json:"missed_arrivals"` // open loop: ops due but never started
 
-	Latency   LatencySummary   `json:"latency"` // all load requests together
+	Latency LatencySummary `json:"latency"` // all load requests together
+	// Timeline is the load second by second (by completion time), so that a
+	// stall shows when it happened.
+	Timeline  []IntervalResult `json:"timeline"`
 	Endpoints []EndpointResult `json:"endpoints"`
 	Errors    []ErrorCount     `json:"errors"`
 
@@ -57,11 +60,22 @@ type HotResult struct {
 	RejectsAfterSold   int64   `json:"rejects_after_sell_out"`
 	RejectsPerSecAfter float64 `json:"rejects_per_sec_after_sell_out"`
 	RejectShareAfter   float64 `json:"reject_share_after_sell_out"` // 409s / answers after sell-out
-	// GrantsPerSecToSellOut is the units granted before the sell-out was
-	// seen over the sell-out time.
-	GrantsPerSecToSellOut float64 `json:"grants_per_sec_to_sell_out,omitempty"`
-	// GrantLatency is the latency of 201 answers alone.
-	GrantLatency LatencySummary `json:"grant_latency"`
+	// GrantsAtSellOut is the units granted before the sell-out was seen;
+	// the rest of HoldsGranted were in flight at the time.
+	GrantsAtSellOut int64 `json:"grants_at_sell_out,omitempty"`
+	// Phases are the granted phase (201s) and the sold-out phase (409
+	// insufficient_stock), in that order; see phase.go for the bounds.
+	Phases []PhaseResult `json:"phases"`
+}
+
+// Phase returns the phase named name ("granted" or "sold_out").
+func (h *HotResult) Phase(name string) PhaseResult {
+	for _, p := range h.Phases {
+		if p.Phase == name {
+			return p
+		}
+	}
+	return PhaseResult{Phase: name}
 }
 
 // CheckoutResult is the checkout workload's flow figures.

@@ -45,6 +45,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		if ceiling.RequestsPerSec > 0 {
 			res.Ceiling.Ratio = res.RequestsPerSec / ceiling.RequestsPerSec
 		}
+		if res.Hot != nil {
+			setCeilingRatios(res.Hot.Phases, ceiling.RequestsPerSec)
+		}
 	}
 	WriteTable(out, res)
 	if cfg.JSONPath != "" {
@@ -68,8 +71,10 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	defer ctl.close()
 
 	controlRec := newRecorder(1)
+	rec := newRecorder(cfg.Conns)
 	env := &runEnv{
 		cfg:        cfg,
+		loadRec:    rec,
 		target:     ctl,
 		control:    newWorker(controlWorkerIDBase-1, ctl, controlRec, cfg.Seed),
 		controlRec: controlRec,
@@ -94,7 +99,6 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		}
 	}
 
-	rec := newRecorder(cfg.Conns)
 	workers := make([]*worker, cfg.Conns)
 	for i := range workers {
 		workers[i] = newWorker(i, load, rec, cfg.Seed)
@@ -102,12 +106,20 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if b, ok := wl.(interface{ begin(time.Time) }); ok {
 		b.begin(time.Now())
 	}
-	stopProgress := func() {}
-	if cfg.Progress {
-		stopProgress = startProgress(out, rec, wl.progress, progressInterval)
+	var show func(IntervalResult)
+	switch {
+	case cfg.Verbose:
+		fmt.Fprintf(out, "%s: a line per second of the load (by completion time)\n", cfg.Workload)
+		show = verboseLine(out, wl.progress)
+	case cfg.Progress:
+		show = progressLine(out, wl.progress)
 	}
+	stopTimeline := startTimeline(rec, cfg.timelineInterval, show)
 	dr := drive(ctx, workers, cfg.Duration, cfg.RatePerSec, wl.op)
-	stopProgress()
+	timeline := stopTimeline()
+	if cfg.Progress && !cfg.Verbose {
+		clearProgressLine(out)
+	}
 
 	res := &Result{
 		Workload:       cfg.Workload,
@@ -119,6 +131,7 @@ func runOnce(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		DurationSec:    dr.elapsed.Seconds(),
 		Ops:            dr.ops,
 		MissedArrivals: dr.missedArrivals,
+		Timeline:       timeline,
 	}
 	if cfg.RatePerSec > 0 {
 		res.Mode = "open"

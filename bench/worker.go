@@ -38,6 +38,12 @@ func (r *reply) errorCode() string {
 	return string(r.json.GetStringBytes("error"))
 }
 
+// errorCodeIs reports whether the contract's "error" field is code, without
+// copying the field.
+func (r *reply) errorCodeIs(code string) bool {
+	return r.json != nil && string(r.json.GetStringBytes("error")) == code
+}
+
 // worker is one simulated client: it owns a request, a response, a JSON
 // parser and scratch buffers, so steady-state requests allocate nothing.
 // A worker is used by one goroutine at a time.

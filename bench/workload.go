@@ -14,6 +14,7 @@ type runEnv struct {
 	target     *target
 	control    *worker
 	controlRec *recorder
+	loadRec    *recorder // the load's figures, complete once finish is called
 	violations *violations
 	runID      string
 }
@@ -48,7 +49,8 @@ type workload interface {
 
 // workloadFactories maps each --workload name to its constructor.
 var workloadFactories = map[string]func(cfg Config) workload{
-	"hot":      func(cfg Config) workload { return newHotWorkload(cfg) },
+	"hot":      func(cfg Config) workload { return newHotWorkload(cfg, cfg.HotStock) },
+	"grants":   func(cfg Config) workload { return newHotWorkload(cfg, grantsStock) },
 	"checkout": func(cfg Config) workload { return newCheckoutWorkload(cfg) },
 	"browse":   func(cfg Config) workload { return newBrowseWorkload(cfg) },
 	"mixed":    func(cfg Config) workload { return newMixedWorkload(cfg) },

@@ -2,22 +2,29 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // hotTokensKeptMax bounds the hold tokens kept for the expiry check; a server
 // that grants far beyond its stock is caught long before this.
 const hotTokensKeptMax = 1_000_000
 
+// grantsStock is the stock of the product the grants workload creates: more
+// than any run of this harness can hold (10^9 holds at 100,000/s take almost
+// three hours), so that every answer is a 201 and the granted phase is
+// measured alone.
+const grantsStock = 1_000_000_000
+
 // hotWorkload is the flash sale spike: every worker races to hold one unit
-// of one product until it sells out, then keeps hammering.
+// of one product until it sells out, then keeps hammering. As the grants
+// workload it holds units of a product that never sells out.
 type hotWorkload struct {
 	cfg       Config
+	stock     int64 // of the product it creates
 	productID int64
 	before    Product
 	start     time.Time
@@ -33,30 +40,29 @@ type hotWorkload struct {
 	afterRejects    atomic.Int64 // of which 409
 
 	tokensMu sync.Mutex
-	tokens   []string
-	// grantLatency holds the latencies of 201 answers only, which (unlike
-	// the 409s that dominate the run) wait for the write-ahead log.
-	grantLatency *hdrhistogram.Histogram // guarded by tokensMu
+	tokens   tokenArena // guarded by tokensMu
 }
 
-func newHotWorkload(cfg Config) *hotWorkload {
-	return &hotWorkload{cfg: cfg, grantLatency: newLatencyHistogram()}
+// newHotWorkload returns the hot workload; a product it creates has stock
+// units.
+func newHotWorkload(cfg Config, stock int64) *hotWorkload {
+	return &hotWorkload{cfg: cfg, stock: stock}
 }
 
 // setup picks or creates the product and reads its stock.
 func (h *hotWorkload) setup(_ context.Context, env *runEnv) error {
 	h.productID = h.cfg.ProductID
 	if h.productID <= 0 {
-		name := fmt.Sprintf("flashbench hot %s", env.runID)
-		p, err := env.control.createProduct(name, 4999, h.cfg.HotStock, 1)
+		name := fmt.Sprintf("flashbench %s %s", h.cfg.Workload, env.runID)
+		p, err := env.control.createProduct(name, 4999, h.stock, 1)
 		if err != nil {
-			return fmt.Errorf("hot: %w", err)
+			return fmt.Errorf("%s: %w", h.cfg.Workload, err)
 		}
 		h.productID = p.ID
 	}
 	p, err := env.control.getProduct(h.productID)
 	if err != nil {
-		return fmt.Errorf("hot: %w", err)
+		return fmt.Errorf("%s: %w", h.cfg.Workload, err)
 	}
 	h.before = p
 	h.holdPath = []byte("/api/holds")
@@ -65,32 +71,37 @@ func (h *hotWorkload) setup(_ context.Context, env *runEnv) error {
 	return nil
 }
 
-// op asks for one unit.
+// insufficientStock is the contract's error code of a hold refused for want
+// of stock.
+const insufficientStock = "insufficient_stock"
+
+// op asks for one unit. Each 201 is recorded in the granted phase and each
+// 409 insufficient_stock in the sold-out phase (phase.go).
 func (h *hotWorkload) op(w *worker) {
 	// Only requests sent after the sell-out was seen count as after it: an
 	// earlier request may still be answered 201 later.
 	soldOut := h.soldOutNanos.Load() != 0
 	r := w.call(EndpointHoldCreate, methodPost, h.holdPath, h.holdBody, requestOptions{})
-	sinceStart := time.Since(h.start).Nanoseconds()
+	sinceStart := max(time.Since(h.start).Nanoseconds(), 1)
 	if soldOut && r.status != 0 {
 		h.afterAnswers.Add(1)
 	}
 	switch {
 	case r.status == 201:
 		h.granted.Add(1)
-		h.lastGrantNanos.Store(sinceStart)
-		token := ""
+		storeMax(&h.lastGrantNanos, sinceStart)
+		w.shard.recordPhase(phaseGranted, r.latency)
+		var token []byte
 		if r.json != nil {
-			token = string(r.json.GetStringBytes("hold_token"))
+			token = r.json.GetStringBytes("hold_token")
 		}
-		h.keepGrant(token, r.latency)
-	case r.status == 409:
+		h.keepToken(token)
+	case r.status == 409 && r.errorCodeIs(insufficientStock):
+		w.shard.recordPhase(phaseSoldOut, r.latency)
 		if soldOut {
 			h.afterRejects.Add(1)
-		} else if r.json != nil && r.json.GetInt64("available_stock") == 0 {
-			if h.soldOutNanos.CompareAndSwap(0, max(sinceStart, 1)) {
-				h.grantsAtSellOut.Store(h.granted.Load())
-			}
+		} else if storeMin(&h.soldOutNanos, sinceStart) {
+			h.grantsAtSellOut.Store(h.granted.Load())
 		}
 	case r.status == 0 || (r.status >= 500 && r.status != 503):
 		// No answer, or a failure that does not promise nothing was done.
@@ -98,15 +109,75 @@ func (h *hotWorkload) op(w *worker) {
 	}
 }
 
-// keepGrant keeps a granted hold's token for the expiry check and its
-// latency.
-func (h *hotWorkload) keepGrant(token string, latency time.Duration) {
-	h.tokensMu.Lock()
-	if len(h.tokens) < hotTokensKeptMax {
-		h.tokens = append(h.tokens, token)
+// storeMin sets v to x if v is 0 or larger than x, and reports whether it
+// did: concurrent workers agree on the earliest time.
+func storeMin(v *atomic.Int64, x int64) bool {
+	for {
+		old := v.Load()
+		if old != 0 && old <= x {
+			return false
+		}
+		if v.CompareAndSwap(old, x) {
+			return true
+		}
 	}
-	recordLatency(h.grantLatency, latency)
+}
+
+// storeMax sets v to x if v is smaller than x.
+func storeMax(v *atomic.Int64, x int64) {
+	for {
+		old := v.Load()
+		if old >= x || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
+
+// keepToken keeps a copy of a granted hold's token for the expiry check.
+func (h *hotWorkload) keepToken(token []byte) {
+	h.tokensMu.Lock()
+	if h.tokens.count < hotTokensKeptMax {
+		h.tokens.add(token)
+	}
 	h.tokensMu.Unlock()
+}
+
+// tokenArenaChunkBytes is the size of one chunk of a tokenArena: about
+// 15,000 tokens of the contract's length.
+const tokenArenaChunkBytes = 1 << 20
+
+// tokenArena keeps tokens back to back, each after its length, in large
+// chunks, so that keeping one allocates nothing but a new chunk now and then
+// (a string per granted hold would put an allocation on the client's 201
+// path, which the grants workload runs at full speed).
+type tokenArena struct {
+	chunks [][]byte
+	count  int
+}
+
+// add appends a copy of token.
+func (a *tokenArena) add(token []byte) {
+	need := binary.MaxVarintLen64 + len(token)
+	if n := len(a.chunks); n == 0 || cap(a.chunks[n-1])-len(a.chunks[n-1]) < need {
+		a.chunks = append(a.chunks, make([]byte, 0, max(tokenArenaChunkBytes, need)))
+	}
+	c := &a.chunks[len(a.chunks)-1]
+	*c = binary.AppendUvarint(*c, uint64(len(token)))
+	*c = append(*c, token...)
+	a.count++
+}
+
+// strings returns every token kept, in the order they were added.
+func (a *tokenArena) strings() []string {
+	out := make([]string, 0, a.count)
+	for _, c := range a.chunks {
+		for len(c) > 0 {
+			n, k := binary.Uvarint(c)
+			out = append(out, string(c[k:k+int(n)]))
+			c = c[k+int(n):]
+		}
+	}
+	return out
 }
 
 // progress shows the stock flashbench believes is left.
@@ -139,11 +210,12 @@ func (h *hotWorkload) finish(_ context.Context, env *runEnv, res *Result) error 
 		SoldOut:            soldOutNanos != 0,
 		LastGrantMillis:    float64(h.lastGrantNanos.Load()) / 1e6,
 		RejectsAfterSold:   h.afterRejects.Load(),
-		GrantLatency:       summarize(h.grantLatency),
+		Phases: phaseResults(env.loadRec.phaseTotals(), res.DurationSec,
+			float64(h.lastGrantNanos.Load())/1e9, float64(soldOutNanos)/1e9),
 	}
 	if soldOutNanos != 0 {
 		hr.SellOutMillis = float64(soldOutNanos) / 1e6
-		hr.GrantsPerSecToSellOut = float64(h.grantsAtSellOut.Load()) / (float64(soldOutNanos) / 1e9)
+		hr.GrantsAtSellOut = h.grantsAtSellOut.Load()
 		afterSec := res.DurationSec - float64(soldOutNanos)/1e9
 		if afterSec > 0 {
 			hr.RejectsPerSecAfter = float64(hr.RejectsAfterSold) / afterSec
@@ -199,7 +271,7 @@ func (h *hotWorkload) settle(env *runEnv, granted, unknown int64) (Product, int6
 // units whose hold has expired.
 func (h *hotWorkload) countExpired(env *runEnv) (int64, error) {
 	h.tokensMu.Lock()
-	tokens := append([]string(nil), h.tokens...)
+	tokens := h.tokens.strings()
 	h.tokensMu.Unlock()
 	var expired atomic.Int64
 	err := forEachParallel(env.newControlWorkers(verifyParallelism), len(tokens), func(w *worker, i int) error {

@@ -28,8 +28,8 @@ func TestHotAgainstFakeGrantsExactlyTheStock(t *testing.T) {
 	if h.RejectsAfterSold == 0 || h.RejectShareAfter != 1 || h.SellOutMillis <= 0 {
 		t.Errorf("hot = %+v; want only 409s after the sell-out", h)
 	}
-	if h.GrantLatency.Count != 40 || h.GrantsPerSecToSellOut <= 0 {
-		t.Errorf("hot = %+v; want the latency of exactly the 40 grants and a grant rate", h)
+	if g := h.Phase("granted"); g.Latency.Count != 40 || g.Requests != 40 || g.RequestsPerSec <= 0 {
+		t.Errorf("granted phase = %+v; want the latency of exactly the 40 grants and a grant rate", g)
 	}
 }
 
@@ -72,7 +72,8 @@ func TestCheckoutToleratesWebhooksQueuedBeforeTheRun(t *testing.T) {
 	tgt := newTarget(f.ln.Addr().String(), 1, "", "")
 	w := newWorker(0, tgt, newRecorder(1), 1)
 	for id := int64(1); id <= queued; id++ {
-		if a := deliver(w, appendKey(nil, "earlier-run", 'e', id, 0), webhookBody(nil, id, true)); a.status != 202 {
+		key := appendKey(nil, "earlier-run", 'e', id, 0)
+		if a := deliver(w, key, webhookBody(nil, id, true, key)); a.status != 202 {
 			t.Fatalf("queueing a webhook for order %d: %d %s", id, a.status, a.body)
 		}
 	}
@@ -190,8 +191,27 @@ func TestSuiteRunsEveryWorkloadAndComparesToCeiling(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	if !s.OK() || len(s.Rows) != 4 || len(s.Runs) != 8 {
-		t.Fatalf("suite: ok %v, %d rows, %d runs; want ok, 4 rows, 8 runs", s.OK(), len(s.Rows), len(s.Runs))
+	if !s.OK() || len(s.Rows) != 6 || len(s.Runs) != 10 {
+		t.Fatalf("suite: ok %v, %d rows, %d runs; want ok, 6 rows, 10 runs", s.OK(), len(s.Rows), len(s.Runs))
+	}
+	var phases []string
+	for _, r := range s.Rows {
+		phases = append(phases, r.Workload+"/"+r.Phase)
+	}
+	if got, want := strings.Join(phases, " "), "ceiling/all browse/all hot/granted hot/sold_out grants/granted checkout/all"; got != want {
+		t.Errorf("rows %s, want %s", got, want)
+	}
+	for _, run := range s.Runs {
+		switch run.Workload {
+		case "hot":
+			if g := run.Hot.Phase("granted"); g.Requests != 20 {
+				t.Errorf("hot's granted phase = %+v; want the product's 20 units", g)
+			}
+		case "grants":
+			if run.Hot.SoldOut || run.Hot.Phase("granted").Requests != run.Requests {
+				t.Errorf("grants = %+v; want every request granted, no sell-out", run.Hot)
+			}
+		}
 	}
 	for _, r := range s.Rows {
 		if len(r.RequestsPerSec) != 2 || r.MedianRequestsPerSec <= 0 || r.RatioToCeiling <= 0 {
@@ -201,8 +221,10 @@ func TestSuiteRunsEveryWorkloadAndComparesToCeiling(t *testing.T) {
 	if s.Rows[0].Workload != "ceiling" || s.Rows[0].RatioToCeiling != 1 {
 		t.Errorf("first row %+v, want the ceiling at ratio 1", s.Rows[0])
 	}
-	if !strings.Contains(out.String(), "| hot |") {
-		t.Errorf("no hot row in the table:\n%s", out.String())
+	for _, want := range []string{"| hot | granted |", "| hot | sold_out |", "| grants | granted |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q row in the table:\n%s", want, out.String())
+		}
 	}
 }
 

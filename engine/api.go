@@ -148,13 +148,18 @@ func (e *Engine) GetOrder(id uint64) (Order, Code) {
 
 // ApplyPayment applies a payment provider's report under its idempotency key
 // (required). An order that does not exist yet gets the event queued durably
-// and applied the moment the order is created.
+// and applied the moment the order is created; an order id more than
+// OrderIDAheadMax beyond the highest handed out is CodeOrderNotFound.
 func (e *Engine) ApplyPayment(p Payment, key []byte) PaymentReply {
 	if code := e.refuse(); code != OK {
 		return PaymentReply{Code: code}
 	}
 	if len(key) == 0 || p.OrderID == 0 {
 		return PaymentReply{Code: CodeInvalidArgument}
+	}
+	if e.orderIDTooFarAhead(p.OrderID) {
+		// Before the key: a refusal that is not remembered, as a 404 is not.
+		return PaymentReply{Code: CodeOrderNotFound}
 	}
 	claim, ans, outcome := e.webhookKeys.begin(key, paymentFingerprint(p.OrderID, p.Success, p.FailureReason), e.nowNanos())
 	if code := outcome.refusal(); code != OK {

@@ -87,6 +87,7 @@ func (a *actor) applyOrderCreated(r *record) {
 		a.deadlines.push(deadline{atNanos: r.deadline, orderID: r.orderID})
 	}
 	a.e.stats.OrdersCreated.Add(1)
+	a.e.stats.OrdersPending.Add(1)
 	for _, ev := range a.e.orders.publish(r.orderID, a.id) {
 		if ev.deadlineNanos > r.atNanos && a.applyPayment(r.orderID, ev.success, ev.reason, r.atNanos) {
 			a.e.stats.WebhooksApplied.Add(1)
@@ -122,10 +123,13 @@ func (a *actor) applyPayment(orderID uint64, success bool, reason string, atNano
 	a.counts.reserved -= o.qty
 	a.counts.sold += o.qty
 	a.e.stats.OrdersPaid.Add(1)
+	a.e.stats.OrdersPending.Add(-1)
 	return true
 }
 
+// cancel ends a pending order without payment (declined or timed out).
 func (a *actor) cancel(orderID uint64, o orderState, reason string, atNanos int64) {
+	a.e.stats.OrdersPending.Add(-1)
 	o.status = OrderCancelled
 	o.failureReason = reason
 	o.updatedNanos = atNanos

@@ -84,12 +84,16 @@ const TTLMax = 30 * 24 * time.Hour
 const StockMax = 1_000_000_000_000
 
 // Stats counts what the engine did since it started (replay included).
-// The IdempotencyKey gauges are values now, not counts since start.
+// The counts restart from zero with the process (a snapshot does not carry
+// them); OrdersPending and the IdempotencyKey gauges are values now, not
+// counts since start, and are right after a restart from a snapshot too.
 type Stats struct {
 	HoldsCreated, HoldsExpired, HoldsReplayed                  atomic.Int64
 	OrdersCreated, OrdersPaid, OrdersCancelled, OrdersTimedOut atomic.Int64
 	WebhooksApplied, WebhooksNotApplied, WebhooksQueued        atomic.Int64
 	WebhooksReplayed, RefundsNeeded, RecordsReplayed           atomic.Int64
+
+	OrdersPending atomic.Int64 // gauge: orders that are pending now (restored from a snapshot too)
 
 	IdempotencyKeys        atomic.Int64 // gauge: answers remembered under keys, both namespaces
 	IdempotencyKeyBytes    atomic.Int64 // gauge: the memory they take (arenas and indexes)
@@ -185,6 +189,10 @@ func (e *Engine) Stats() *Stats { return &e.stats }
 // QueuedWebhooks is how many webhooks wait now for an order that does not
 // exist yet (at most Config.QueuedWebhooksMax).
 func (e *Engine) QueuedWebhooks() int64 { return e.orders.queuedCount.Load() }
+
+// IdempotencyKeyBytesMax is the engine's key budget (Config's), for a
+// dashboard to draw the warning line against Stats.IdempotencyKeyBytes.
+func (e *Engine) IdempotencyKeyBytesMax() int64 { return e.cfg.IdempotencyKeyBytesMax }
 
 // Replay applies one logged record. Call it for every record, in log order,
 // from one goroutine, before Start.

@@ -321,8 +321,11 @@ func (e *Engine) loadProduct(d *decoder) {
 		}
 		a.orders[id] = o
 		e.orders.publish(id, a.id)
-		if o.status == OrderPending && o.deadlineNanos != 0 {
-			a.deadlines.push(deadline{atNanos: o.deadlineNanos, orderID: id})
+		if o.status == OrderPending {
+			e.stats.OrdersPending.Add(1)
+			if o.deadlineNanos != 0 {
+				a.deadlines.push(deadline{atNanos: o.deadlineNanos, orderID: id})
+			}
 		}
 	}
 	if d.err == nil {

@@ -39,6 +39,10 @@ var (
 		message: "Idempotency-Key must be 1 to 255 visible ASCII characters."}
 	errInvalidSignature = apiError{status: fasthttp.StatusUnauthorized, code: "invalid_signature",
 		message: "X-Signature is missing, malformed, stale or does not match the body."}
+	errSignatureReplayed = apiError{status: fasthttp.StatusUnauthorized, code: "signature_replayed",
+		message: "This X-Signature was already used under another Idempotency-Key; a signature is good for one delivery."}
+	errSignaturesFull = apiError{status: fasthttp.StatusServiceUnavailable, code: "overloaded",
+		message: "The server remembers too many webhook signatures right now; retry after the Retry-After delay.", retryAfter: true}
 	errUnauthorized = apiError{status: fasthttp.StatusUnauthorized, code: "unauthorized",
 		message: "A valid Authorization: Bearer token is required."}
 	errNotFound = apiError{status: fasthttp.StatusNotFound, code: "not_found",

@@ -178,7 +178,8 @@ var (
 	webhookAnswers = endpointAnswers{
 		200: nil, 202: nil,
 		400: {"invalid_json", "idempotency_key_required"},
-		401: {"invalid_signature"},
+		401: {"invalid_signature", "signature_replayed"},
+		404: {"order_not_found"}, // an order id more than engine.OrderIDAheadMax ahead
 		413: {"body_too_large"},
 		422: {"validation_failed", "idempotency_key_reused"},
 		429: {"too_many_queued_webhooks"},

@@ -175,7 +175,9 @@ func FuzzIdempotencyKey(f *testing.F) {
 		if !valid && (status != 400 || answer["error"] != "idempotency_key_required") {
 			t.Fatalf("hold under invalid key %q: %d %s", key, status, fx.ctx.Response.Body())
 		}
-		body := []byte(`{"status":"failure","order_id":1000}`)
+		// A signature is good for one delivery: each input signs its own
+		// body (the event field is ignored by the server).
+		body := []byte(`{"status":"failure","order_id":1000,"event":` + itoa(fx.runs) + `}`)
 		hook := fuzzRequest{path: "/api/payments/webhook", body: body,
 			headers: [][2]string{{"Idempotency-Key", key}, {"X-Signature", signWebhook(fx.clock.Now().Unix(), body)}}}
 		status, answer, _ = fx.check(t, hook, webhookAnswers, nil)

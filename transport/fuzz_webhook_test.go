@@ -16,7 +16,9 @@ import (
 // an arbitrary one. "@pending", "@paid", "@cancelled" and "@missing" in the
 // body stand for the ids of orders in those states and of one not created
 // yet. Besides the common checks: a wrong signature is always 401 and
-// stores nothing, and with a valid one a body is never refused as 401.
+// stores nothing, and with a valid one a body is never refused as 401
+// unless that very signature was sent before, since the fixture was
+// built, under another key (401 signature_replayed).
 func FuzzWebhookBody(f *testing.F) {
 	for _, s := range []struct {
 		body, key string
@@ -50,8 +52,11 @@ func FuzzWebhookBody(f *testing.F) {
 		f.Add([]byte(s.body), s.key, s.hasKey, s.sign, s.sig)
 	}
 	fx := newFuzzFixture(f, prepareOrders)
+	sent := map[string]string{} // signature → the key it was first sent with, since the fixture was built
 	f.Fuzz(func(t *testing.T, body []byte, key string, hasKey, sign bool, sig string) {
-		fx.next()
+		if fx.next(); fx.runs == 1 {
+			clear(sent)
+		}
 		body = fx.expand(body)
 		req := fuzzRequest{path: "/api/payments/webhook", body: body}
 		if hasKey {
@@ -61,12 +66,25 @@ func FuzzWebhookBody(f *testing.F) {
 			sig = signWebhook(fx.clock.Now().Unix(), body)
 		}
 		req.headers = append(req.headers, [2]string{"X-Signature", sig})
-		status, _, _ := fx.check(t, req, webhookAnswers, nil)
+		status, answer, _ := fx.check(t, req, webhookAnswers, nil)
 		sc := getScratch()
 		valid := sign || fx.srv.verifySignature(sc, []byte(sig), body)
 		putScratch(sc)
-		if (status == 401) == valid {
-			t.Fatalf("signature valid=%v but status %d: %s", valid, status, fx.ctx.Response.Body())
+		first, seen := sent[sig]
+		replayed := valid && seen && first != key
+		// The replay check is the last before the engine: a replayed
+		// signature on a request refused earlier keeps that refusal.
+		refusedEarlier := status == 400 || status == 413 || (status == 422 && answer["error"] == "validation_failed")
+		switch {
+		case !valid && status != 401:
+			t.Fatalf("invalid signature but status %d: %s", status, fx.ctx.Response.Body())
+		case valid && !replayed && status == 401:
+			t.Fatalf("valid signature, first use under this key, but 401: %s", fx.ctx.Response.Body())
+		case replayed && !refusedEarlier && answer["error"] != "signature_replayed":
+			t.Fatalf("signature replayed under another key, but status %d: %s", status, fx.ctx.Response.Body())
+		}
+		if valid && !seen && !refusedEarlier {
+			sent[sig] = key // recorded by the server with this key
 		}
 	})
 }

@@ -18,6 +18,14 @@ var hdrSignature = []byte("X-Signature")
 // order: size, then the signature (when a secret is set; before the key, so
 // an unsigned request learns nothing), then the Idempotency-Key, the JSON
 // and its fields. A refused request stores nothing.
+//
+// The replay check (a signature seen under another key: 401
+// signature_replayed) comes last, on the node that applies the webhook:
+// after the forward in cluster mode, so that a follower's forward is not
+// counted as a first delivery and the leader, which sees every delivery of
+// its partition whichever node took it, is the one that remembers. Under
+// the same key it lets the request through to the engine, which replays
+// the stored answer: an honest provider's retry is never refused.
 func (s *Server) paymentWebhook(ctx *fasthttp.RequestCtx, sc *scratch) {
 	body, ok := readBody(ctx, sc)
 	if !ok {
@@ -66,6 +74,16 @@ func (s *Server) paymentWebhook(ctx *fasthttp.RequestCtx, sc *scratch) {
 	eng, ok := s.leader(ctx, sc, p.OrderID)
 	if !ok {
 		return
+	}
+	if s.signatures != nil {
+		switch s.signatures.check(sc.sum[:], sc.sigT, key, s.now().Unix()) {
+		case signatureReplayed:
+			writeError(ctx, sc, &errSignatureReplayed)
+			return
+		case signatureFull:
+			writeError(ctx, sc, &errSignaturesFull)
+			return
+		}
 	}
 	r := eng.ApplyPayment(p, key)
 	if r.Replayed {

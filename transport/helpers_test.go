@@ -21,10 +21,15 @@ import (
 // goroutines are exempt: the worker pool cleaner, which notices Shutdown only
 // when its sleep of Server.MaxIdleWorkerDuration (10 s) ends, and the
 // process-wide Date header updater, which fasthttp starts once and never stops.
+// Cluster tests forward through a HostClient: its idle-connection cleaner
+// ends only after its own sleep, and the default dialer's address cache
+// cleaner is process-wide too.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
 }
 
 // testServer is the front end on a real loopback listener over an engine on

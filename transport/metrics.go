@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"fmt"
 	"github.com/flashsale/flashsale/engine"
 	"io"
@@ -63,42 +64,76 @@ func (s *Server) rejected(status int) {
 	s.metrics.GetOrCreateCounter(fmt.Sprintf(`flashsale_http_requests_total{route="rejected",status="%d"}`, status)).Inc()
 }
 
-// registerEngineMetrics exposes the engine's counters, read at scrape time,
-// so the hot path pays nothing for them.
+// setFamilyHelp is the HELP text of the families kept in the server's
+// metrics.Set (counted on the hot path): github.com/VictoriaMetrics/metrics
+// writes their TYPE but no HELP text, which writeWithHelp fills in from
+// here. A family added to the Set needs its line here.
+var setFamilyHelp = map[string]string{
+	"flashsale_http_requests_total":           "HTTP requests answered, by route pattern and status; route=\"rejected\" counts requests refused before routing.",
+	"flashsale_http_request_duration_seconds": "Time from reading a request to writing its answer, by route pattern.",
+	"flashsale_cluster_forwarded_total":       "Cluster mode: requests for a partition this node does not lead, relayed to its leader or answered 503 unavailable.",
+}
+
+// registerEngineMetrics exposes the engine's counts, read at scrape time,
+// so the hot path pays nothing for them. Counts since the process started
+// are counters (they restart from zero with the process: a snapshot does
+// not carry them); values now are gauges.
 // In cluster mode they are the sums over the partitions' engines this node
 // holds now (a replica's count what it replayed).
 func (s *Server) registerEngineMetrics(replay time.Duration) {
-	sum := func(field func(*engine.Stats) *atomic.Int64) int64 {
-		var n int64
-		for _, e := range s.engines() {
-			n += field(e.Stats()).Load()
+	// The Set's families and the process figures get their TYPE lines
+	// (and empty HELP lines, which writeWithHelp fills) from the library;
+	// the switch is global to the process.
+	metrics.ExposeMetadata(true)
+	s.metrics.RegisterMetricsWriter(s.scrape.write)
+	sum := func(field func(*engine.Stats) *atomic.Int64) func() float64 {
+		return func() float64 {
+			var n int64
+			for _, e := range s.engines() {
+				n += field(e.Stats()).Load()
+			}
+			return float64(n)
 		}
-		return n
 	}
-	gauge := func(name string, field func(*engine.Stats) *atomic.Int64) {
-		s.metrics.NewGauge(name, func() float64 { return float64(sum(field)) })
+	stat := func(labels string, field func(*engine.Stats) *atomic.Int64) Series {
+		return Series{Labels: labels, Value: sum(field)}
 	}
-	gauge(`flashsale_holds_total{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsCreated })
-	gauge(`flashsale_holds_total{event="expired"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsExpired })
-	gauge(`flashsale_holds_total{event="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsReplayed })
-	gauge(`flashsale_orders_total{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCreated })
-	gauge(`flashsale_orders_total{event="paid"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPaid })
-	gauge(`flashsale_orders_total{event="cancelled"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCancelled })
-	gauge(`flashsale_orders_total{event="timed_out"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersTimedOut })
-	gauge(`flashsale_webhooks_total{result="applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksApplied })
-	gauge(`flashsale_webhooks_total{result="not_applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksNotApplied })
-	gauge(`flashsale_webhooks_total{result="queued"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksQueued })
-	gauge(`flashsale_webhooks_total{result="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksReplayed })
-	gauge(`flashsale_refunds_needed_total`, func(st *engine.Stats) *atomic.Int64 { return &st.RefundsNeeded })
-	gauge(`flashsale_wal_records_replayed_total`, func(st *engine.Stats) *atomic.Int64 { return &st.RecordsReplayed })
-	s.metrics.NewGauge(`flashsale_orders{status="pending"}`, func() float64 {
-		return float64(sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCreated }) -
-			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPaid }) -
-			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCancelled }) -
-			sum(func(st *engine.Stats) *atomic.Int64 { return &st.OrdersTimedOut }))
-	})
+	s.AddCounter("flashsale_holds_total", "Holds since the process started, by event: created, expired, and answers replayed under an idempotency key.",
+		stat(`{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsCreated }),
+		stat(`{event="expired"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsExpired }),
+		stat(`{event="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.HoldsReplayed }))
+	s.AddCounter("flashsale_orders_total", "Orders since the process started, by event: created, paid, cancelled (payment failed), timed_out (payment window over).",
+		stat(`{event="created"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCreated }),
+		stat(`{event="paid"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPaid }),
+		stat(`{event="cancelled"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersCancelled }),
+		stat(`{event="timed_out"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersTimedOut }))
+	s.AddGauge("flashsale_orders", "Orders by status now: pending orders await their payment (restored with a snapshot, so right after a restart).",
+		stat(`{status="pending"}`, func(st *engine.Stats) *atomic.Int64 { return &st.OrdersPending }))
+	s.AddCounter("flashsale_webhooks_total", "Payment webhooks since the process started, by result: applied, not_applied (order already final), queued (order not known yet), replayed (same key).",
+		stat(`{result="applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksApplied }),
+		stat(`{result="not_applied"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksNotApplied }),
+		stat(`{result="queued"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksQueued }),
+		stat(`{result="replayed"}`, func(st *engine.Stats) *atomic.Int64 { return &st.WebhooksReplayed }))
+	s.AddCounter("flashsale_refunds_needed_total", "Successful payments for orders already cancelled: money to refund.",
+		stat("", func(st *engine.Stats) *atomic.Int64 { return &st.RefundsNeeded }))
+	s.AddCounter("flashsale_wal_records_replayed_total", "Log records replayed into the engines since the process started.",
+		stat("", func(st *engine.Stats) *atomic.Int64 { return &st.RecordsReplayed }))
+	s.AddGauge("flashsale_idempotency_keys", "Answers remembered under idempotency keys now, holds and webhooks together.",
+		stat("", func(st *engine.Stats) *atomic.Int64 { return &st.IdempotencyKeys }))
+	s.AddGauge("flashsale_idempotency_key_bytes", "Memory the remembered answers take now, in bytes (keys, arenas, indexes).",
+		stat("", func(st *engine.Stats) *atomic.Int64 { return &st.IdempotencyKeyBytes }))
+	s.AddGauge("flashsale_idempotency_key_bytes_max", "The key budget in bytes (--idempotency-key-bytes-max); new keys are refused 503 overloaded at it, a warning is logged at 80 %.",
+		Series{Value: func() float64 {
+			var n int64
+			for _, e := range s.engines() {
+				n += e.IdempotencyKeyBytesMax()
+			}
+			return float64(n)
+		}})
+	s.AddCounter("flashsale_idempotency_keys_refused_total", "Requests under a new idempotency key refused because the key budget was full.",
+		stat("", func(st *engine.Stats) *atomic.Int64 { return &st.IdempotencyKeysRefused }))
 	seconds := replay.Seconds()
-	s.metrics.NewGauge(`flashsale_replay_seconds`, func() float64 { return seconds })
+	s.AddGauge("flashsale_replay_seconds", "How long the start-up replay of the log took.", Series{Value: func() float64 { return seconds }})
 	s.metrics.RegisterMetricsWriter(s.writeStockMetrics)
 }
 
@@ -108,19 +143,25 @@ func (s *Server) writeStockMetrics(w io.Writer) {
 	for _, e := range s.engines() {
 		products = e.Products(products)
 	}
+	b := appendMetadata(nil, "flashsale_product_stock", "Units of a product now, by kind: total = available + reserved + sold.", typeGauge)
 	for _, p := range products {
-		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"total\"} %d\n", p.ID, p.TotalStock)
-		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"available\"} %d\n", p.ID, p.Available)
-		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"reserved\"} %d\n", p.ID, p.Reserved)
-		fmt.Fprintf(w, "flashsale_product_stock{product=\"%d\",kind=\"sold\"} %d\n", p.ID, p.Sold)
+		b = fmt.Appendf(b, "flashsale_product_stock{product=\"%d\",kind=\"total\"} %d\n", p.ID, p.TotalStock)
+		b = fmt.Appendf(b, "flashsale_product_stock{product=\"%d\",kind=\"available\"} %d\n", p.ID, p.Available)
+		b = fmt.Appendf(b, "flashsale_product_stock{product=\"%d\",kind=\"reserved\"} %d\n", p.ID, p.Reserved)
+		b = fmt.Appendf(b, "flashsale_product_stock{product=\"%d\",kind=\"sold\"} %d\n", p.ID, p.Sold)
 	}
+	w.Write(b)
 }
 
 var contentTypePrometheus = []byte("text/plain; version=0.0.4; charset=utf-8")
 
-// serveMetrics is GET /metrics: the server's set, then Go and process figures.
+// serveMetrics is GET /metrics: the server's set (its own families, then
+// those read at scrape time), then Go and process figures; every family
+// with its HELP and TYPE lines.
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx, _ *scratch) {
 	ctx.Response.Header.SetContentTypeBytes(contentTypePrometheus)
-	s.metrics.WritePrometheus(ctx)
-	metrics.WriteProcessMetrics(ctx)
+	var page bytes.Buffer
+	s.metrics.WritePrometheus(&page)
+	metrics.WriteProcessMetrics(&page)
+	writeWithHelp(ctx, page.Bytes())
 }

@@ -20,6 +20,7 @@ type scratch struct {
 	mac    hash.Hash // HMAC-SHA256 keyed with macFor's webhook secret, made on first use
 	macFor *Server   // the server whose secret keys mac
 	sum    [32]byte
+	sigT   int64 // the t of the signature verifySignature last accepted
 	want   [32]byte
 }
 

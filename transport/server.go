@@ -50,6 +50,17 @@ func DefaultAccessSampler() zerolog.Sampler {
 	return &zerolog.BurstSampler{Burst: 100, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 100}}
 }
 
+// clientWarnLinesPerSecond bounds each kind of warning a client can cause
+// (a request refused before routing, a message of fasthttp's own, a refund
+// needed): at most this many lines a second of each, the rest dropped, so
+// that nobody can flood the log; the metrics still count every one.
+const clientWarnLinesPerSecond = 10
+
+// clientWarnSampler is the sampler of one kind of client-caused warning.
+func clientWarnSampler() zerolog.Sampler {
+	return &zerolog.BurstSampler{Burst: clientWarnLinesPerSecond, Period: time.Second}
+}
+
 // Server is the HTTP front end of one engine. Its Handler is safe for
 // concurrent use; it keeps no state between requests beyond pools and
 // metrics.
@@ -58,14 +69,17 @@ type Server struct {
 	now    func() time.Time
 	log    zerolog.Logger // errors and panics: never sampled
 	access zerolog.Logger // access lines below 500: sampled
+	warn   zerolog.Logger // what a client can cause: refused before routing, 503s; clientWarnSampler
 
 	router    *router.Router
 	paramGets []paramRoute // GET routes served without the router (see Handler)
 	unmatched *route       // 404 and 405 answers
 
 	metrics *metrics.Set
+	scrape  scrapeFamilies // read at scrape time (family.go)
 
 	webhookSecret []byte
+	signatures    *signatureTable // signatures seen, with a secret only (sigreplay.go)
 	adminEnabled  bool
 	adminDigest   [sha256.Size]byte
 
@@ -101,6 +115,10 @@ func New(eng *engine.Engine, opts Options) *Server {
 		sampler = DefaultAccessSampler()
 	}
 	s.access = opts.Logger.Sample(sampler)
+	s.warn = opts.Logger.Sample(clientWarnSampler())
+	if len(s.webhookSecret) > 0 {
+		s.signatures = newSignatureTable(signatureSeenSlots, int64(signatureTolerance/time.Second))
+	}
 	if opts.AdminToken != "" {
 		s.adminEnabled = true
 		s.adminDigest = sha256.Sum256([]byte(opts.AdminToken))
@@ -110,8 +128,10 @@ func New(eng *engine.Engine, opts Options) *Server {
 	return s
 }
 
-// Metrics is the server's metric set, served by GET /metrics; the binary
-// adds the log's figures to it.
+// Metrics is the server's metric set, served by GET /metrics, for
+// families counted on the hot path (a Counter is one atomic add); each
+// needs its HELP text in setFamilyHelp. Figures kept elsewhere and read at
+// scrape time go through AddCounter, AddGauge and AddHistogram instead.
 func (s *Server) Metrics() *metrics.Set { return s.metrics }
 
 // Fail marks the server as unable to make anything durable (its log
@@ -161,7 +181,7 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		ReduceMemoryUsage:     false,
 		TCPKeepalive:          true,
 		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{s.log},
+		Logger:                fasthttpLogger{s.log.Sample(clientWarnSampler())},
 	}
 }
 
@@ -185,10 +205,11 @@ func (s *Server) handleRequestError(ctx *fasthttp.RequestCtx, err error) {
 	writeError(ctx, sc, &e)
 	putScratch(sc)
 	s.rejected(e.status)
-	s.log.Warn().Err(err).Int("status", e.status).Msg("request refused before routing")
+	s.warn.Warn().Err(err).Int("status", e.status).Msg("request refused before routing")
 }
 
-// fasthttpLogger sends fasthttp's own messages to zerolog.
+// fasthttpLogger sends fasthttp's own messages to zerolog, sampled: a
+// client can cause them (a broken connection, a malformed request).
 type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {

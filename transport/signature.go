@@ -25,7 +25,9 @@ const signatureTimestampDigitsMax = 18
 // "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">" against the
 // webhook secret. Several v1 entries are allowed (a provider rotating
 // secrets sends one per secret); one match is enough. Unknown entries are
-// ignored. The comparison is constant-time.
+// ignored. The comparison is constant-time. On success sc.sum holds the
+// HMAC computed for the webhook and sc.sigT its t, for the replay check
+// (sigreplay.go).
 func (s *Server) verifySignature(sc *scratch, header, body []byte) bool {
 	var ts []byte
 	var v1 [4][]byte
@@ -79,6 +81,7 @@ func (s *Server) verifySignature(sc *scratch, header, body []byte) bool {
 			match = true
 		}
 	}
+	sc.sigT = t
 	return match
 }
 

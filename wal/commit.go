@@ -213,6 +213,7 @@ func (l *Log) commit() {
 		} else {
 			err = l.writeFn()
 		}
+		l.fsync.observe(time.Since(start))
 		l.commitFrom.Store(0)
 		if err == nil && cycled {
 			err = l.segmentCycled()

@@ -47,6 +47,7 @@ type Log struct {
 	firstIndex atomic.Uint64
 	lastIndex  atomic.Uint64 // last durable (acknowledged) index
 	stats      struct{ batches, records, commitNanos atomic.Uint64 }
+	fsync      latencyHistogram // write + fsync of each batch
 
 	// Owned by the committer goroutine; before Start, by the caller.
 	batch     twal.Batch

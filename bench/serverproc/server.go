@@ -249,3 +249,6 @@ func environWithout(prefix string) []string {
 	}
 	return env
 }
+
+// Pid is the process id of the server (for reading its /proc figures).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

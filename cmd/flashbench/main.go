@@ -5,6 +5,7 @@
 // the run cannot be carried out.
 //
 //	flashbench --url http://127.0.0.1:8080 --workload hot --product 1 --duration 10s --conns 64
+//	flashbench --start-server ./bin/flashsale --workload grants --duration 60s --verbose
 //	flashbench --url http://127.0.0.1:8080 --suite --rounds 3 --admin-token T
 //	flashbench --start-server ./bin/flashsale --suite --rounds 3
 package main
@@ -38,15 +39,16 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Conns, "conns", 64, "concurrent clients and connections")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of every random choice")
 	fs.Float64Var(&cfg.RatePerSec, "rate", 0, "open loop: operations per second (0 = closed loop)")
-	fs.Int64Var(&cfg.ProductID, "product", 0, "hot/checkout: product id (0: create one with --admin-token; checkout: else all products)")
+	fs.Int64Var(&cfg.ProductID, "product", 0, "hot/grants/checkout: product id (0: create one with --admin-token; checkout: else all products)")
 	fs.Int64Var(&cfg.HotStock, "stock", 1000, "hot: stock of the product it creates")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("FLASHSALE_ADMIN_TOKEN"), "admin bearer token (default $FLASHSALE_ADMIN_TOKEN)")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", os.Getenv("FLASHSALE_WEBHOOK_SECRET"), "sign webhooks with this secret (default $FLASHSALE_WEBHOOK_SECRET)")
 	success := fs.Float64("success", 0.8, "checkout: share of payments that succeed, 0 to 1")
 	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
 	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", true, "after the workload, run ceiling with the same connections (for at most 10 s) and report the throughput as a share of it")
-	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file")
-	suite := fs.Bool("suite", false, "run ceiling, browse, hot (needs --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
+	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file (with the per-second timeline of the load)")
+	fs.BoolVar(&cfg.Verbose, "verbose", false, "print a line per second of the load: req/s, p50, p99, max, failures")
+	suite := fs.Bool("suite", false, "run ceiling, browse, hot and grants (both need --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
 	rounds := fs.Int("rounds", 3, "suite: rounds")
 	serverBin := fs.String("start-server", "", "start this flashsale binary on a free port with a fresh data directory and its own admin token, load it instead of --url, stop it after")
 	serverArgs := fs.String("server-args", "", "with --start-server: extra server flags, space-separated, e.g. \"--fsync=never --hold-ttl=300ms\"")

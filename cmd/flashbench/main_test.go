@@ -7,6 +7,7 @@ func TestBadArgumentsExitTwo(t *testing.T) {
 		{"--workload", "nope"},
 		{"--ratio", "x:y", "--workload", "mixed"},
 		{"--workload", "hot", "--admin-token", ""},
+		{"--workload", "grants", "--admin-token", ""},
 		{"--url", "https://example.invalid", "--workload", "browse"},
 		{"--no-such-flag"},
 		{"stray"},

@@ -233,41 +233,45 @@ func runCluster(ctx context.Context, cfg config, log zerolog.Logger, specs []eng
 
 // registerRaftMetrics adds the node's Raft figures to /metrics: per
 // partition its term, leader, commit and apply indexes; per node the
-// proposals, fsyncs, messages and snapshots.
+// proposals, fsyncs, messages and snapshots, and the fsync latency of its
+// log.
 func registerRaftMetrics(srv *transport.Server, c *clusterNodeRuntime) {
-	set := srv.Metrics()
-	for p := 0; p < c.cf.Partitions; p++ {
-		label := fmt.Sprintf(`{partition="%d"}`, p)
-		set.NewGauge(`flashsale_raft_term`+label, func() float64 { return float64(c.node.Status(p).Term) })
-		set.NewGauge(`flashsale_raft_leader`+label, func() float64 { return float64(c.node.Status(p).Leader) })
-		set.NewGauge(`flashsale_raft_commit_index`+label, func() float64 { return float64(c.node.Status(p).CommitIndex) })
-		set.NewGauge(`flashsale_raft_applied_index`+label, func() float64 { return float64(c.node.Status(p).Applied) })
-		set.NewGauge(`flashsale_raft_apply_lag_entries`+label, func() float64 {
-			st := c.node.Status(p)
-			return float64(st.CommitIndex) - float64(st.Applied)
-		})
+	partitions := func(read func(st raftlog.PartitionStatus) float64) []transport.Series {
+		series := make([]transport.Series, c.cf.Partitions)
+		for p := range series {
+			series[p] = transport.Series{Labels: fmt.Sprintf(`{partition="%d"}`, p), Value: func() float64 { return read(c.node.Status(p)) }}
+		}
+		return series
 	}
-	st := c.node.Stats()
-	counters := map[string]func() uint64{
-		`flashsale_raft_rounds_total`:                      st.Rounds.Load,
-		`flashsale_raft_fsyncs_total`:                      st.Fsyncs.Load,
-		`flashsale_raft_proposals_total`:                   st.Proposals.Load,
-		`flashsale_raft_entries_applied_total`:             st.EntriesApplied.Load,
-		`flashsale_raft_messages_total{result="sent"}`:     st.MessagesSent.Load,
-		`flashsale_raft_messages_total{result="dropped"}`:  st.MessagesDropped.Load,
-		`flashsale_raft_snapshots_total{event="sent"}`:     st.SnapshotsSent.Load,
-		`flashsale_raft_snapshots_total{event="received"}`: st.SnapshotsReceived.Load,
-		`flashsale_raft_snapshots_total{event="taken"}`:    st.SnapshotsTaken.Load,
-		`flashsale_raft_leader_changes_total`:              st.LeaderChanges.Load,
-		`flashsale_raft_disk_compactions_total`:            st.DiskCompactions.Load,
+	srv.AddGauge("flashsale_raft_term", "Raft term of each partition on this node.",
+		partitions(func(st raftlog.PartitionStatus) float64 { return float64(st.Term) })...)
+	srv.AddGauge("flashsale_raft_leader", "Node id of each partition's leader as this node knows it (0: none).",
+		partitions(func(st raftlog.PartitionStatus) float64 { return float64(st.Leader) })...)
+	srv.AddGauge("flashsale_raft_commit_index", "Raft commit index of each partition on this node.",
+		partitions(func(st raftlog.PartitionStatus) float64 { return float64(st.CommitIndex) })...)
+	srv.AddGauge("flashsale_raft_applied_index", "Index of the last entry each partition's engine applied on this node.",
+		partitions(func(st raftlog.PartitionStatus) float64 { return float64(st.Applied) })...)
+	srv.AddGauge("flashsale_raft_apply_lag_entries", "Committed entries of each partition this node has not applied yet.",
+		partitions(func(st raftlog.PartitionStatus) float64 { return float64(st.CommitIndex) - float64(st.Applied) })...)
+
+	count := func(labels string, load func() uint64) transport.Series {
+		return transport.Series{Labels: labels, Value: func() float64 { return float64(load()) }}
 	}
-	ps := c.peers.Stats()
-	counters[`flashsale_raft_peer_frames_total{direction="sent"}`] = ps.FramesSent.Load
-	counters[`flashsale_raft_peer_frames_total{direction="received"}`] = ps.FramesReceived.Load
-	counters[`flashsale_raft_peer_bytes_total{direction="sent"}`] = ps.BytesSent.Load
-	counters[`flashsale_raft_peer_bytes_total{direction="received"}`] = ps.BytesReceived.Load
-	counters[`flashsale_raft_peer_reconnects_total`] = ps.Reconnects.Load
-	for name, load := range counters {
-		set.NewGauge(name, func() float64 { return float64(load()) })
-	}
+	st, ps := c.node.Stats(), c.peers.Stats()
+	srv.AddCounter("flashsale_raft_rounds_total", "Rounds of the node's Raft loop.", count("", st.Rounds.Load))
+	srv.AddCounter("flashsale_raft_fsyncs_total", "Disk writes with fsync of the node's log, one per round with records.", count("", st.Fsyncs.Load))
+	srv.AddCounter("flashsale_raft_proposals_total", "Raft proposals this node made as a leader (each a batch of records).", count("", st.Proposals.Load))
+	srv.AddCounter("flashsale_raft_entries_applied_total", "Committed entries applied to this node's engines.", count("", st.EntriesApplied.Load))
+	srv.AddCounter("flashsale_raft_messages_total", "Raft messages by result: sent to peers, or dropped (a full inbox, or the transport could not send them; Raft resends).",
+		count(`{result="sent"}`, st.MessagesSent.Load), count(`{result="dropped"}`, st.MessagesDropped.Load))
+	srv.AddCounter("flashsale_raft_snapshots_total", "Raft snapshots by event: sent to a lagging peer, received from the leader, taken to compact the log.",
+		count(`{event="sent"}`, st.SnapshotsSent.Load), count(`{event="received"}`, st.SnapshotsReceived.Load), count(`{event="taken"}`, st.SnapshotsTaken.Load))
+	srv.AddCounter("flashsale_raft_leader_changes_total", "Leader changes this node saw, all partitions together.", count("", st.LeaderChanges.Load))
+	srv.AddCounter("flashsale_raft_disk_compactions_total", "Times the node cut the front of its log after snapshots.", count("", st.DiskCompactions.Load))
+	srv.AddCounter("flashsale_raft_peer_frames_total", "Frames on the peer connections, by direction.",
+		count(`{direction="sent"}`, ps.FramesSent.Load), count(`{direction="received"}`, ps.FramesReceived.Load))
+	srv.AddCounter("flashsale_raft_peer_bytes_total", "Bytes on the peer connections, by direction.",
+		count(`{direction="sent"}`, ps.BytesSent.Load), count(`{direction="received"}`, ps.BytesReceived.Load))
+	srv.AddCounter("flashsale_raft_peer_reconnects_total", "Peer connections made again to a peer this node had been connected to before.", count("", ps.Reconnects.Load))
+	registerFsyncHistogram(srv, c.node.FsyncLatency)
 }

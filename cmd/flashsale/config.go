@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ type config struct {
 	fsync              string
 	webhookSecret      string
 	adminToken         string
+	webhookSecretFile  string // read into webhookSecret by readSecretFiles
+	adminTokenFile     string // read into adminToken by readSecretFiles
 	logLevel           string
 	logFormat          string
 	walTruncateCorrupt bool
@@ -68,6 +71,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.fsync, "fsync", "always", "always: every 2xx is fsynced; never: faster, loses recent acknowledged work on a machine crash")
 	fs.StringVar(&c.webhookSecret, "webhook-secret", "", "turns on X-Signature checks on the payment webhook")
 	fs.StringVar(&c.adminToken, "admin-token", "", "turns on the admin endpoints (Authorization: Bearer <token>)")
+	fs.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "read --webhook-secret from this file (one trailing newline is dropped); unlike a flag, ps does not show it")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "read --admin-token from this file (one trailing newline is dropped); unlike a flag, ps does not show it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "zerolog level: trace, debug, info, warn, error, fatal, panic, disabled")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.BoolVar(&c.walTruncateCorrupt, "wal-truncate-corrupt", false, "on mid-log corruption, cut the log at the damage (dropping everything after it) instead of refusing to start")
@@ -110,7 +115,43 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return c, envErr
 	}
 	c.addrGiven = given["addr"] || getenv(envName("addr")) != ""
+	if err := c.readSecretFiles(); err != nil {
+		return c, err
+	}
 	return c, c.check()
+}
+
+// readSecretFiles fills the secrets given as files (--webhook-secret-file,
+// --admin-token-file): the file's content without its trailing newline.
+// An empty file, an unreadable one, or a secret given both ways (flag or
+// variable, and file) is an error that names the flag, never the secret.
+func (c *config) readSecretFiles() error {
+	var errs []error
+	for _, s := range []struct {
+		name  string
+		file  string
+		value *string
+	}{{"webhook-secret", c.webhookSecretFile, &c.webhookSecret}, {"admin-token", c.adminTokenFile, &c.adminToken}} {
+		if s.file == "" {
+			continue
+		}
+		if *s.value != "" {
+			errs = append(errs, fmt.Errorf("--%s (or %s) and --%s-file are both given; give one", s.name, envName(s.name), s.name))
+			continue
+		}
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s-file: %v", s.name, err))
+			continue
+		}
+		secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if secret == "" {
+			errs = append(errs, fmt.Errorf("--%s-file %s is empty", s.name, s.file))
+			continue
+		}
+		*s.value = secret
+	}
+	return errors.Join(errs...)
 }
 
 func (c *config) check() error {

@@ -76,6 +76,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			"a machine crash or power loss can lose acknowledged holds, orders and payments")
 	}
 
+	if cfg.webhookSecret == "" {
+		log.Warn().Msg("no --webhook-secret: payment webhooks are accepted unsigned; " +
+			"anyone who can reach the server can post payment results")
+	}
 	if cfg.debugAddr != "" {
 		serveDebug(cfg.debugAddr, log)
 	}

@@ -383,6 +383,10 @@ func (n *Node) CommitStalled(d time.Duration) bool { return n.wlog.CommitStalled
 // Stats returns the node's counters.
 func (n *Node) Stats() *Stats { return &n.stats }
 
+// FsyncLatency is the histogram of the node's disk writes: one write and
+// fsync of its log per round, every partition's records together.
+func (n *Node) FsyncLatency() wal.Latency { return n.wlog.FsyncLatency() }
+
 // PartitionStatus is what GET /cluster shows of one partition.
 type PartitionStatus struct {
 	ID                   int
