@@ -70,8 +70,10 @@ func TestDashboardClusterInBrowser(t *testing.T) {
 	waitPage[string](t, ctx, "the partitions and their leaders "+strings.Join(want, ", "),
 		`Array.from(document.querySelectorAll("#partitions tbody tr")).map(tr => tr.cells[0].textContent + " " + tr.cells[1].textContent).join(", ")`,
 		func(v string) bool { return v == strings.Join(want, ", ") })
-	waitPage[string](t, ctx, "Raft fsyncs per second", `document.getElementById("tile-fsync").textContent`,
+	waitPage[string](t, ctx, "Raft fsyncs per second", `document.getElementById("tile-fsyncs").textContent`,
 		func(v string) bool { return v != "–" })
+	waitPage[string](t, ctx, "the Raft log's fsync latency", `document.getElementById("tile-fsync").textContent`,
+		func(v string) bool { return !strings.HasPrefix(v, "–") })
 
 	for id := int64(1); id <= 3; id++ {
 		api := getProduct(t, client, base, id)
@@ -132,7 +134,7 @@ func checkClusterStats(t *testing.T, client *http.Client, base string, info clus
 			t.Errorf("product %d: %d reserved in the stats, want %d", p.ID, p.Reserved, p.ID+1)
 		}
 	}
-	for _, name := range []string{"raft_fsyncs", "raft_proposals_per_fsync", "holds"} {
+	for _, name := range []string{"fsyncs", "fsync_p99_ms", "raft_proposals_per_fsync", "holds"} {
 		if _, ok := st.Series[name]; !ok {
 			t.Errorf("no series %s", name)
 		}
