@@ -473,7 +473,28 @@ func (c *Cluster) notReady(id int) string {
 			return fmt.Sprintf("partition %d has no leader", p.ID)
 		}
 	}
+	// A partition's first leader writes its part of the seed once it
+	// leads: until that is committed, a linearizable read through any
+	// node rightly does not see those products yet.
+	if want := c.seededProducts(); want > 0 {
+		var products []json.RawMessage
+		if status, err := c.get(c.URL(id)+"/api/products", &products); err != nil || status != http.StatusOK {
+			return fmt.Sprintf("GET /api/products: %d %v", status, err)
+		}
+		if len(products) < want {
+			return fmt.Sprintf("GET /api/products lists %d products, the seed has %d", len(products), want)
+		}
+	}
 	return ""
+}
+
+// seededProducts is the number of products in the seed file (0: none given).
+func (c *Cluster) seededProducts() int {
+	var seed []json.RawMessage
+	if c.opt.Seed == nil || json.Unmarshal(c.opt.Seed, &seed) != nil {
+		return 0
+	}
+	return len(seed)
 }
 
 // Converged waits up to timeout until, for every partition, every live

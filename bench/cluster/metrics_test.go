@@ -3,7 +3,7 @@ package cluster
 import (
 	"testing"
 
-	"github.com/flashsale/flashsale/internal/promtest"
+	"github.com/flashsale/flashsale/bench/promtest"
 	dto "github.com/prometheus/client_model/go"
 )
 

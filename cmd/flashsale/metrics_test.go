@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/flashsale/flashsale/internal/promtest"
+	"github.com/flashsale/flashsale/bench/promtest"
 	dto "github.com/prometheus/client_model/go"
 )
 
