@@ -477,12 +477,14 @@ func (c *Cluster) notReady(id int) string {
 	// leads: until that is committed, a linearizable read through any
 	// node rightly does not see those products yet.
 	if want := c.seededProducts(); want > 0 {
-		var products []json.RawMessage
-		if status, err := c.get(c.URL(id)+"/api/products", &products); err != nil || status != http.StatusOK {
+		var list struct {
+			Products []json.RawMessage `json:"products"`
+		}
+		if status, err := c.get(c.URL(id)+"/api/products", &list); err != nil || status != http.StatusOK {
 			return fmt.Sprintf("GET /api/products: %d %v", status, err)
 		}
-		if len(products) < want {
-			return fmt.Sprintf("GET /api/products lists %d products, the seed has %d", len(products), want)
+		if len(list.Products) < want {
+			return fmt.Sprintf("GET /api/products lists %d products, the seed has %d", len(list.Products), want)
 		}
 	}
 	return ""
