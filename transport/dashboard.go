@@ -178,7 +178,7 @@ func (s *Server) dashboardStats(ctx *fasthttp.RequestCtx, sc *scratch) {
 	out = appendIntField(out, "orders_paid", t.paid)
 	out = appendIntField(out, "orders_cancelled", t.cancelled)
 	out = appendIntField(out, "orders_timed_out", t.timedOut)
-	out = appendIntField(out, "orders_pending", t.orders-t.paid-t.cancelled-t.timedOut)
+	out = appendIntField(out, "orders_pending", t.pending)
 	out = appendIntField(out, "webhooks", t.webhooks)
 	out = appendIntField(out, "webhooks_queued", t.webhooksQueued)
 	out = appendIntField(out, "refunds_needed", t.refunds)
@@ -200,8 +200,8 @@ func (s *Server) dashboardStats(ctx *fasthttp.RequestCtx, sc *scratch) {
 // holds (in cluster mode every partition's, so the cluster's totals as
 // applied here).
 type dashTotals struct {
-	holds, expired, orders, paid, cancelled, timedOut int64
-	webhooks, webhooksQueued, refunds                 int64
+	holds, expired, orders, paid, cancelled, timedOut, pending int64
+	webhooks, webhooksQueued, refunds                          int64
 }
 
 func (s *Server) dashboardTotals() dashTotals {
@@ -214,6 +214,7 @@ func (s *Server) dashboardTotals() dashTotals {
 		t.paid += st.OrdersPaid.Load()
 		t.cancelled += st.OrdersCancelled.Load()
 		t.timedOut += st.OrdersTimedOut.Load()
+		t.pending += st.OrdersPending.Load()
 		t.webhooks += st.WebhooksApplied.Load() + st.WebhooksNotApplied.Load() + st.WebhooksQueued.Load()
 		t.refunds += st.RefundsNeeded.Load()
 		t.webhooksQueued += e.QueuedWebhooks()
@@ -238,6 +239,9 @@ type dashCounters struct {
 	// The cluster node's Raft log (flashsale_raft_*).
 	raftFsyncs, raftProposals float64
 	hasRaft                   bool
+	// The log's fsync latency (flashsale_wal_fsync_seconds), the single
+	// node's or the Raft node's: one observation per batch.
+	fsync dashHistogram
 }
 
 // dashHistogram is one latency histogram's cumulative buckets, in the
@@ -247,17 +251,32 @@ type dashHistogram struct {
 	counts []float64
 }
 
+// add appends the bucket of upper bound le ("+Inf" or a number) holding
+// count observations (cumulative); a bound that does not parse is skipped.
+func (h *dashHistogram) add(le []byte, count float64) {
+	upper := math.Inf(1)
+	if string(le) != "+Inf" {
+		var err error
+		if upper, err = strconv.ParseFloat(string(le), 64); err != nil {
+			return
+		}
+	}
+	h.upper = append(h.upper, upper)
+	h.counts = append(h.counts, count)
+}
+
 // dashSample is one second of the history: rates per second and latency
 // quantiles in milliseconds over the interval before at; NaN means not
 // known (the first sample, a gap, or no request in the interval).
 type dashSample struct {
-	atMilli                           int64
-	holds, orders, paid, webhooks     float64
-	conflict, busy, client, failed    float64
-	p50, p99                          [len(dashboardRoutes)]float64
-	walBatchRecords, walCommitMillis  float64
-	raftFsyncs, raftProposalsPerFsync float64
-	webhooksQueued                    float64
+	atMilli                          int64
+	holds, orders, paid, webhooks    float64
+	conflict, busy, client, failed   float64
+	p50, p99                         [len(dashboardRoutes)]float64
+	walBatchRecords, walCommitMillis float64
+	fsyncs, raftProposalsPerFsync    float64 // fsyncs: the log's batches, or Raft's fsyncs, per second
+	fsyncP50, fsyncP99               float64
+	webhooksQueued                   float64
 }
 
 // dashRecorder is the ring of samples and the counters of the last one.
@@ -328,7 +347,7 @@ func (smp *dashSample) unknown() {
 	at, queued := smp.atMilli, smp.webhooksQueued
 	*smp = dashSample{atMilli: at, webhooksQueued: queued,
 		holds: nan, orders: nan, paid: nan, webhooks: nan, conflict: nan, busy: nan, client: nan, failed: nan,
-		walBatchRecords: nan, walCommitMillis: nan, raftFsyncs: nan, raftProposalsPerFsync: nan}
+		walBatchRecords: nan, walCommitMillis: nan, fsyncs: nan, raftProposalsPerFsync: nan, fsyncP50: nan, fsyncP99: nan}
 	for i := range smp.p50 {
 		smp.p50[i], smp.p99[i] = nan, nan
 	}
@@ -350,18 +369,20 @@ func (smp *dashSample) rates(prev, cur *dashCounters, dt float64) {
 		smp.p50[i] = quantileDelta(&prev.latency[i], &cur.latency[i], 0.50) * 1000
 		smp.p99[i] = quantileDelta(&prev.latency[i], &cur.latency[i], 0.99) * 1000
 	}
+	smp.fsyncP50 = quantileDelta(&prev.fsync, &cur.fsync, 0.50) * 1000
+	smp.fsyncP99 = quantileDelta(&prev.fsync, &cur.fsync, 0.99) * 1000
 	nan := math.NaN()
-	smp.walBatchRecords, smp.walCommitMillis = nan, nan
+	smp.walBatchRecords, smp.walCommitMillis, smp.fsyncs, smp.raftProposalsPerFsync = nan, nan, nan, nan
 	if cur.hasWAL && prev.hasWAL {
+		smp.fsyncs = rate(prev.walBatches, cur.walBatches)
 		if batches := cur.walBatches - prev.walBatches; batches > 0 {
 			smp.walBatchRecords = (cur.walRecords - prev.walRecords) / batches
 			smp.walCommitMillis = (cur.walCommitSeconds - prev.walCommitSeconds) / batches * 1000
 		}
 	}
-	smp.raftFsyncs, smp.raftProposalsPerFsync = nan, nan
 	if cur.hasRaft && prev.hasRaft {
 		fsyncs := cur.raftFsyncs - prev.raftFsyncs
-		smp.raftFsyncs = rate(prev.raftFsyncs, cur.raftFsyncs)
+		smp.fsyncs = rate(prev.raftFsyncs, cur.raftFsyncs)
 		if fsyncs > 0 {
 			smp.raftProposalsPerFsync = (cur.raftProposals - prev.raftProposals) / fsyncs
 		}
@@ -441,18 +462,10 @@ func (c *dashCounters) readMetricsText(text []byte) {
 				if string(route) != r {
 					continue
 				}
-				le := labelValue(labels, "le")
-				upper := math.Inf(1)
-				if string(le) != "+Inf" {
-					var err error
-					if upper, err = strconv.ParseFloat(string(le), 64); err != nil {
-						continue
-					}
-				}
-				h := &c.latency[i]
-				h.upper = append(h.upper, upper)
-				h.counts = append(h.counts, value)
+				c.latency[i].add(labelValue(labels, "le"), value)
 			}
+		case "flashsale_wal_fsync_seconds_bucket":
+			c.fsync.add(labelValue(labels, "le"), value)
 		case "flashsale_wal_batches_total":
 			c.walBatches, c.hasWAL = value, true
 		case "flashsale_wal_records_total":
@@ -569,7 +582,9 @@ func (d *dashRecorder) appendSeries(dst []byte, sinceMilli int64) []byte {
 	}
 	dst = column(dst, "wal_batch_records", func(s *dashSample) float64 { return s.walBatchRecords })
 	dst = column(dst, "wal_commit_ms", func(s *dashSample) float64 { return s.walCommitMillis })
-	dst = column(dst, "raft_fsyncs", func(s *dashSample) float64 { return s.raftFsyncs })
+	dst = column(dst, "fsyncs", func(s *dashSample) float64 { return s.fsyncs })
+	dst = column(dst, "fsync_p50_ms", func(s *dashSample) float64 { return s.fsyncP50 })
+	dst = column(dst, "fsync_p99_ms", func(s *dashSample) float64 { return s.fsyncP99 })
 	dst = column(dst, "raft_proposals_per_fsync", func(s *dashSample) float64 { return s.raftProposalsPerFsync })
 	return append(dst, '}')
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,9 +104,25 @@ func TestDashboardStatsFigures(t *testing.T) {
 	if len(s.Series["t"]) != 0 {
 		t.Fatalf("samples without a recorder: %v", s.Series["t"])
 	}
+	// A log's figures, as the binary registers them (cmd/flashsale's
+	// walmetrics.go): the dashboard reads them from the metric set's text.
+	var walBatches, walRecords atomic.Int64
+	var fsyncCounts [3]atomic.Uint64 // <= 1 ms, <= 10 ms, above
+	ts.srv.AddCounter("flashsale_wal_batches_total", "test", Series{Value: func() float64 { return float64(walBatches.Load()) }})
+	ts.srv.AddCounter("flashsale_wal_records_total", "test", Series{Value: func() float64 { return float64(walRecords.Load()) }})
+	ts.srv.AddHistogram("flashsale_wal_fsync_seconds", "test", func() Histogram {
+		return Histogram{UpperBounds: []float64{0.001, 0.01},
+			Counts: []uint64{fsyncCounts[0].Load(), fsyncCounts[1].Load(), fsyncCounts[2].Load()}}
+	})
 
 	t0 := time.Now()
 	ts.srv.recordDashboardSample(t0)
+	// 10 batches of 40 records over the 2 seconds; fsyncs: 5 under 1 ms,
+	// 5 in (1, 10] ms.
+	walBatches.Add(10)
+	walRecords.Add(400)
+	fsyncCounts[0].Add(5)
+	fsyncCounts[1].Add(5)
 	for range 6 {
 		ts.hold(1, 2)
 	}
@@ -148,7 +165,8 @@ func TestDashboardStatsFigures(t *testing.T) {
 	}
 	// Over 2 seconds: 11 holds granted (6 + 5), 1 refused with 409, 3 with 422.
 	for name, want := range map[string]float64{"holds": 5.5, "refused_conflict": 0.5, "refused_client": 1.5,
-		"refused_busy": 0, "errors": 0, "webhooks": 0.5, "webhooks_queued": 1} {
+		"refused_busy": 0, "errors": 0, "webhooks": 0.5, "webhooks_queued": 1,
+		"fsyncs": 5, "wal_batch_records": 40, "fsync_p50_ms": 1, "fsync_p99_ms": 1 + 9*0.98} {
 		if got := at(name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
@@ -159,8 +177,8 @@ func TestDashboardStatsFigures(t *testing.T) {
 	if v := s.Series["p99_ms_orders"]; v[0] != nil {
 		t.Errorf("order p99 %v without any order", *v[0])
 	}
-	if v := s.Series["wal_batch_records"]; v[0] != nil { // no log in this server
-		t.Errorf("wal_batch_records %v without a log", *v[0])
+	if v := s.Series["raft_proposals_per_fsync"]; v[0] != nil { // no Raft log in this server
+		t.Errorf("raft_proposals_per_fsync %v without a Raft log", *v[0])
 	}
 
 	// since: only newer samples; a bad since is refused.

@@ -25,10 +25,12 @@
       ["p99_ms_orders", "order p99", "#2f9e44"], ["p99_ms_webhook", "webhook p99", "#e8590c"],
       ["p99_ms_product", "product read p99", "#7048e8"]] },
     { el: "chart-log", log: true, series: [
-      ["wal_batch_records", "records / batch", "#1c7ed6", "y"], ["wal_commit_ms", "commit ms", "#e8590c", "ms"]] },
+      ["wal_batch_records", "records / batch", "#1c7ed6", "y"],
+      ["fsync_p50_ms", "fsync p50 ms", "#ffa94d", "ms"], ["fsync_p99_ms", "fsync p99 ms", "#e8590c", "ms"]] },
   ];
   const clusterLogSeries = [
-    ["raft_fsyncs", "Raft fsyncs / s", "#1c7ed6", "y"], ["raft_proposals_per_fsync", "proposals / fsync", "#e8590c", "ms"]];
+    ["raft_proposals_per_fsync", "proposals / fsync", "#1c7ed6", "y"],
+    ["fsync_p50_ms", "fsync p50 ms", "#ffa94d", "ms"], ["fsync_p99_ms", "fsync p99 ms", "#e8590c", "ms"]];
 
   const $ = (id) => document.getElementById(id);
 
@@ -53,7 +55,7 @@
   function makeCharts(clusterMode) {
     for (const def of chartDefs) {
       const series = def.log && clusterMode ? clusterLogSeries : def.series;
-      if (def.log && clusterMode) $("chart-log-title").textContent = "Raft log: fsyncs per second, proposals per fsync";
+      if (def.log && clusterMode) $("chart-log-title").textContent = "Raft log: proposals per fsync (left), fsync ms (right)";
       const el = $(def.el);
       const twoScales = series.some((s) => s[3] === "ms");
       const opts = {
@@ -168,12 +170,11 @@
     if (s.mode === "cluster") {
       $("tile-log-label").textContent = "Raft proposals / fsync";
       $("tile-batch").textContent = fmt(last("raft_proposals_per_fsync"));
-      $("tile-fsync-label").textContent = "Raft fsyncs/s";
-      $("tile-fsync").textContent = fmt(last("raft_fsyncs"));
     } else {
       $("tile-batch").textContent = fmt(last("wal_batch_records"));
-      $("tile-fsync").textContent = fmt(last("wal_commit_ms"));
     }
+    $("tile-fsync").textContent = `${fmt(last("fsync_p50_ms"))} / ${fmt(last("fsync_p99_ms"))}`;
+    $("tile-fsyncs").textContent = fmt(last("fsyncs"));
     $("tile-queued").textContent = s.totals.webhooks_queued.toLocaleString("en-US");
   }
 

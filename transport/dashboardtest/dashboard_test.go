@@ -85,6 +85,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		func(v string) bool { return v != "–" && v != "0" })
 	waitPage[string](t, ctx, "the log's batch size", `document.getElementById("tile-batch").textContent`,
 		func(v string) bool { return v != "–" })
+	waitPage[string](t, ctx, "the log's fsync latency", `document.getElementById("tile-fsync").textContent`,
+		func(v string) bool { return !strings.HasPrefix(v, "–") })
 	waitPage[float64](t, ctx, "product 2 sold out", cellJS(2, "available_stock"), func(v float64) bool { return v == 0 })
 
 	// Pause the load; once the page has refreshed from figures read after
