@@ -20,9 +20,10 @@ import (
 )
 
 // mention is a path-like word ending in an extension the repository keeps
-// documents, code and configuration in. Paths that start with "/" are URL
-// paths (routes such as /openapi.yaml), not files, and are skipped.
-var mention = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./<>{}*-])((?:\.\./)*(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(?:md|go|yaml|yml|json|sh))\b`)
+// documents, code and configuration in. Paths that start with "/" or
+// follow a ":" are URL paths (routes such as /openapi.yaml,
+// localhost:8080/openapi.yaml), not files, and are skipped.
+var mention = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./:@<>{}*-])((?:\.\./)*(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\.(?:md|go|yaml|yml|json|sh))\b`)
 
 // mdLink is the target of a Markdown link or image.
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)

@@ -27,7 +27,7 @@ func TestDeadReferencesFound(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
 		"README.md": "See [the API](docs/api.md), [gone](docs/gone.md#x), [web](https://example.org/a.md)\n" +
-			"and docs/cluster.md, DESIGN.md, the route /openapi.yaml, examples like seed.json.\n",
+			"and docs/cluster.md, DESIGN.md, the route /openapi.yaml, localhost:8080/x.yaml, examples like seed.json.\n",
 		"docs/api.md":     "Back to [the README](../README.md); the spec in ../shared/API.md.\n",
 		"docs/cluster.md": "ok\n",
 		"pkg/a.go": "// Package pkg follows docs/api.md and engine/record.go.\npackage pkg\n\n" +
