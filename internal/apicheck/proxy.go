@@ -2,12 +2,9 @@ package apicheck
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,24 +16,17 @@ import (
 type Proxy struct {
 	URL string
 
-	checker  *Checker
-	target   string
-	client   *http.Client
-	server   *http.Server
-	served   chan struct{}
-	checked  atomic.Int64
-	mu       sync.Mutex
-	errs     []error
-	errCount int
+	target string
+	client *http.Client
+	server *http.Server
+	served chan struct{}
+	tally  Tally
 }
 
 // proxyBodyBytesMax bounds what the proxy reads of one body: far above
 // the server's 64 KiB request limit, so that the server, not the proxy,
 // is what refuses a large body.
 const proxyBodyBytesMax = 4 << 20
-
-// proxyErrorsKept is how many breaks Errors returns; the rest are counted.
-const proxyErrorsKept = 20
 
 // proxyTimeout bounds one relayed exchange.
 const proxyTimeout = 30 * time.Second
@@ -47,8 +37,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfe
 // NewProxy starts a checking proxy on a loopback port in front of
 // targetURL (http://host:port).
 func NewProxy(targetURL string) (*Proxy, error) {
-	c, err := Default()
-	if err != nil {
+	if _, err := Default(); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,9 +45,8 @@ func NewProxy(targetURL string) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{
-		URL:     "http://" + ln.Addr().String(),
-		checker: c,
-		target:  targetURL,
+		URL:    "http://" + ln.Addr().String(),
+		target: targetURL,
 		client: &http.Client{
 			Timeout: proxyTimeout,
 			Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024,
@@ -82,24 +70,10 @@ func (p *Proxy) Close() {
 }
 
 // Checked is how many exchanges were checked.
-func (p *Proxy) Checked() int64 { return p.checked.Load() }
+func (p *Proxy) Checked() int64 { return p.tally.Checked() }
 
-// Errors returns the first breaks found (at most proxyErrorsKept) and how
-// many there were in all.
-func (p *Proxy) Errors() ([]error, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]error(nil), p.errs...), p.errCount
-}
-
-func (p *Proxy) record(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.errCount++
-	if len(p.errs) < proxyErrorsKept {
-		p.errs = append(p.errs, err)
-	}
-}
+// Errors returns the first breaks found and how many there were in all.
+func (p *Proxy) Errors() ([]error, int) { return p.tally.Errors() }
 
 // ServeHTTP relays one exchange and checks it.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -145,10 +119,5 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(respBody)
 
-	p.checked.Add(1)
-	ex := Exchange{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header, Body: body,
-		Status: resp.StatusCode, RespHeader: resp.Header, RespBody: respBody}
-	if err := p.checker.Check(&ex); err != nil {
-		p.record(fmt.Errorf("docs/openapi.yaml: %w", err))
-	}
+	p.tally.CheckHTTP(r, body, resp, respBody)
 }
