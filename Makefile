@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run cluster test bench bench-cluster bench-go bench-http bench-restart verify lint fuzz
+.PHONY: build run cluster test bench bench-cluster bench-go bench-http bench-restart verify lint fuzz openapi-client
 
 build:
 	@mkdir -p bin
@@ -62,9 +62,24 @@ verify:
 	LINEARIZE_LONG=1 $(GO) test -count=1 -timeout=30m -run=Linearizable ./bench/linearize/
 	FLASHSALE_CLUSTER_CYCLES=30 $(GO) test -race -count=1 -timeout=30m -run='Kill9|FailoverTime|Linearizable' ./bench/cluster/
 
+# A Go client generated from docs/openapi.yaml by oapi-codegen (pinned here
+# and in docs/openapi_test.go; run with `go run`, so it stays out of go.mod)
+# into bin/openapi-client/flashclient, and the small checkout program over it
+# (docs/testdata/openapi-client) built as bin/openapi-client/check: run it
+# as `bin/openapi-client/check http://127.0.0.1:8080` against a fresh
+# `make run`. `make test` does the same in docs/openapi_test.go, against a
+# server it starts.
+OAPI_CODEGEN ?= github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2
+openapi-client:
+	@rm -rf bin/openapi-client && mkdir -p bin/openapi-client/flashclient
+	cp docs/testdata/openapi-client/go.mod docs/testdata/openapi-client/go.sum docs/testdata/openapi-client/main.go bin/openapi-client/
+	$(GO) run $(OAPI_CODEGEN) -generate types,client -package flashclient -o bin/openapi-client/flashclient/client.go docs/openapi.yaml
+	cd bin/openapi-client && GOWORK=off GOFLAGS=-mod=readonly $(GO) build -o check .
+
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l lists unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 -run 'DeadReferences' ./internal/doclinks/
 
 # Runs every fuzz target (each func FuzzXxx in a _test.go file) for FUZZTIME,
 # one after another; FUZZ=regexp picks targets by name, e.g.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/apicheck"
 )
 
 // The real server, cmd/flashsale, is built once per test binary on first
@@ -90,7 +92,35 @@ func startRealServer(t *testing.T, extraArgs ...string) *ServerProcess {
 			t.Errorf("%v\n%s", err, srv.Log())
 		}
 	})
+	checkContract(t, srv)
 	return srv
+}
+
+// checkContract puts a checking proxy (internal/apicheck) in front of srv
+// and points srv.URL at it, so that every request the test's client sends
+// and every answer it gets is held to docs/openapi.yaml; the test fails on
+// any break, and if nothing went through the proxy at all.
+func checkContract(t *testing.T, srv *ServerProcess) {
+	t.Helper()
+	p, err := apicheck.NewProxy(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.URL = p.URL
+	t.Cleanup(func() {
+		p.Close()
+		errs, n := p.Errors()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		if n > len(errs) {
+			t.Errorf("... and %d more breaks of docs/openapi.yaml", n-len(errs))
+		}
+		if p.Checked() == 0 {
+			t.Error("no exchange went through the checking proxy")
+		}
+		t.Logf("docs/openapi.yaml: %d exchanges checked, %d breaks", p.Checked(), n)
+	})
 }
 
 // runBench runs cfg quietly and fails the test if the run cannot be done.

@@ -219,6 +219,7 @@ func (fx *fuzzFixture) check(t *testing.T, req fuzzRequest, allowed endpointAnsw
 			": " + itoa(status) + " " + string(body) + "\n" + fx.log.String()
 	}
 	t.Logf("%s -> %d %s", quoteInput(req.body), status, body) // shown with -v
+	fx.checkFuzzContract(t, req)
 	codes, ok := allowed[status]
 	if !ok {
 		t.Fatalf("status not allowed by docs/api.md: %s", what())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/apicheck"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
@@ -161,7 +162,27 @@ func (ts *testServer) tryDo(method, path, body string, headers ...string) (respo
 	if err != nil {
 		return response{}, err
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	ts.checkContract(req, []byte(body), r)
+	return r, nil
+}
+
+// checkContract holds every exchange of every test that sends through do
+// or tryDo to docs/openapi.yaml (internal/apicheck's rules: a request the
+// document calls invalid must get a 4xx, an undocumented route one of the
+// server's refusals, and every answer its operation's status, headers and
+// schema). A break fails the test with t.Errorf, safe from any goroutine.
+func (ts *testServer) checkContract(req *http.Request, body []byte, r response) {
+	c, err := apicheck.Default()
+	if err != nil {
+		ts.t.Errorf("docs/openapi.yaml: %v", err)
+		return
+	}
+	ex := apicheck.Exchange{Method: req.Method, Path: req.URL.RequestURI(), Header: req.Header, Body: body,
+		Status: r.status, RespHeader: r.header, RespBody: r.body}
+	if err := c.Check(&ex); err != nil {
+		ts.t.Errorf("docs/openapi.yaml: %v", err)
+	}
 }
 
 // expectError checks an error answer: status, code, and field if not empty.

@@ -82,6 +82,7 @@ func (s *Server) routes() {
 	add(fasthttp.MethodGet, "/healthz", (*Server).health)
 	add(fasthttp.MethodGet, "/metrics", (*Server).serveMetrics)
 	s.addDashboardRoutes(add)
+	add(fasthttp.MethodGet, "/openapi.yaml", (*Server).serveOpenAPI)
 	if s.cluster != nil {
 		add(fasthttp.MethodGet, "/cluster", (*Server).clusterStatus)
 		add(fasthttp.MethodGet, "/cluster/state/{partition}", (*Server).clusterState)

@@ -163,6 +163,7 @@ func (c *client) do(base, method, path, body, key string) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	contract.CheckHTTP(req, []byte(body), resp, b)
 	return reply{status: resp.StatusCode, body: b, replayed: resp.Header.Get("Idempotent-Replayed") == "true",
 		retryAfter: resp.Header.Get("Retry-After"), header: resp.Header, took: time.Since(start)}, nil
 }

@@ -62,6 +62,7 @@ func (c *client) do(method, path, body, key string) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	contract.CheckHTTP(req, []byte(body), resp, b)
 	return reply{status: resp.StatusCode, body: b, replayed: resp.Header.Get("Idempotent-Replayed") == "true"}, nil
 }
 

@@ -2,6 +2,7 @@ package crash
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,11 +10,22 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/bench/serverproc"
+	"github.com/flashsale/flashsale/internal/apicheck"
 )
+
+// contract holds every exchange of client.do to docs/openapi.yaml; the
+// run fails after the tests if any broke it (the client has no *testing.T).
+var contract apicheck.Tally
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	serverproc.Cleanup()
+	if !contract.Report(os.Stderr) && code == 0 {
+		code = 1
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "docs/openapi.yaml: %d exchanges checked\n", contract.Checked())
+	}
 	os.Exit(code)
 }
 
