@@ -79,7 +79,7 @@ openapi-client:
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l lists unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -run 'DeadReferences' ./internal/doclinks/
+	$(GO) test -count=1 -run 'DeadReferences' ./bench/doclinks/
 
 # Runs every fuzz target (each func FuzzXxx in a _test.go file) for FUZZTIME,
 # one after another; FUZZ=regexp picks targets by name, e.g.

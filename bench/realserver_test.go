@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/internal/apicheck"
+	"github.com/flashsale/flashsale/bench/apicheck"
 )
 
 // The real server, cmd/flashsale, is built once per test binary on first
@@ -96,7 +96,7 @@ func startRealServer(t *testing.T, extraArgs ...string) *ServerProcess {
 	return srv
 }
 
-// checkContract puts a checking proxy (internal/apicheck) in front of srv
+// checkContract puts a checking proxy (bench/apicheck) in front of srv
 // and points srv.URL at it, so that every request the test's client sends
 // and every answer it gets is held to docs/openapi.yaml; the test fails on
 // any break, and if nothing went through the proxy at all.

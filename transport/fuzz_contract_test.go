@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/flashsale/flashsale/internal/apicheck"
+	"github.com/flashsale/flashsale/bench/apicheck"
 )
 
 // fuzzing reports whether the fuzzing engine is running (go test -fuzz),
@@ -18,7 +18,7 @@ func fuzzing() bool {
 // checkFuzzContract holds a fuzz input's answer to docs/openapi.yaml.
 //
 // Fuzz inputs are garbage by design, so no request rule of the document is
-// asserted on them, explicitly: internal/apicheck only requires that a
+// asserted on them, explicitly: bench/apicheck only requires that a
 // request the document calls invalid is refused with a 4xx, and that an
 // answer (to any request) has a status its operation lists and a body its
 // schema allows. The seed corpora, which make test runs, are checked;

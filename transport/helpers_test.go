@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/bench/apicheck"
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/apicheck"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
@@ -168,7 +168,7 @@ func (ts *testServer) tryDo(method, path, body string, headers ...string) (respo
 }
 
 // checkContract holds every exchange of every test that sends through do
-// or tryDo to docs/openapi.yaml (internal/apicheck's rules: a request the
+// or tryDo to docs/openapi.yaml (bench/apicheck's rules: a request the
 // document calls invalid must get a 4xx, an undocumented route one of the
 // server's refusals, and every answer its operation's status, headers and
 // schema). A break fails the test with t.Errorf, safe from any goroutine.

@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/flashsale/flashsale/bench/apicheck"
 	"github.com/flashsale/flashsale/bench/serverproc"
-	"github.com/flashsale/flashsale/internal/apicheck"
 )
 
 // contract holds every exchange of client.do to docs/openapi.yaml; the

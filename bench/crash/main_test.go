@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/bench/apicheck"
 	"github.com/flashsale/flashsale/bench/serverproc"
-	"github.com/flashsale/flashsale/internal/apicheck"
 )
 
 // contract holds every exchange of client.do to docs/openapi.yaml; the
