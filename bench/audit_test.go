@@ -87,7 +87,7 @@ func TestAuditFailsWhenAFinalOrderChanges(t *testing.T) {
 
 func TestAuditFailsWhenDuplicatesAreNotReplayed(t *testing.T) {
 	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{replayWithoutHeader: true})
-	res := runBench(t, fakeConfig(f, "checkout"))
+	res := runBenchUntil(t, fakeConfig(f, "checkout"), func(r *Result) bool { return r.Checkout != nil && r.Checkout.DuplicatesSequential > 0 })
 	requireViolation(t, res, "replay")
 }
 
@@ -99,7 +99,7 @@ func TestAuditFailsWhenEarlyWebhooksAreRefused(t *testing.T) {
 
 func TestAuditFailsWhenPaymentsAreLost(t *testing.T) {
 	f := startFakeServer(t, map[int64]int64{1: 100_000}, fakeFaults{loseSuccesses: true})
-	res := runBench(t, fakeConfig(f, "checkout"))
+	res := runBenchUntil(t, fakeConfig(f, "checkout"), func(r *Result) bool { return r.Checkout != nil && r.Checkout.PaymentsSuccess > 0 })
 	requireViolation(t, res, `the order is "pending"`)
 	if res.Checkout.LostPayments == 0 {
 		t.Errorf("lost payments = 0, want > 0")
