@@ -42,7 +42,7 @@ wait_healthy() { # url
 }
 secs=${dur%s}
 rate() { # flashbench browse output → req/s of all requests
-	awk '/^  all /{print $3; exit}'
+	awk '/^  all /{print $5; exit}'
 }
 granted_rate() { # flashbench hot output → granted holds (201) per second
 	awk -v s="$secs" '/^hot: product/{for(i=1;i<=NF;i++) if($i=="granted") {printf "%d\n", $(i+1)/s; exit}}'
