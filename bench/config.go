@@ -31,6 +31,7 @@ type Config struct {
 	CeilingExe  string // binary that serves the ceiling (default os.Args[0])
 
 	JSONPath string // write the full result as JSON here when set
+	HTMLPath string // write the run as one self-contained HTML page here when set
 	Progress bool   // print a live progress line once a second
 	Verbose  bool   // print a line per second of the load (its timeline entry); overrides Progress
 

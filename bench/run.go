@@ -55,6 +55,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			return res, fmt.Errorf("--json: %w", err)
 		}
 	}
+	if cfg.HTMLPath != "" {
+		if err := writeHTMLFile(cfg.HTMLPath, res); err != nil {
+			return res, fmt.Errorf("--html: %w", err)
+		}
+	}
 	return res, nil
 }
 

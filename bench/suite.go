@@ -68,7 +68,7 @@ func (s *SuiteResult) OK() bool {
 // (grantsStock units); without it both are left out.
 func RunSuite(ctx context.Context, cfg Config, rounds int, out io.Writer) (*SuiteResult, error) {
 	cfg = cfg.withDefaults()
-	cfg.Progress, cfg.JSONPath, cfg.WithCeiling, cfg.ProductID = false, "", false, 0
+	cfg.Progress, cfg.JSONPath, cfg.HTMLPath, cfg.WithCeiling, cfg.ProductID = false, "", "", false, 0
 	if rounds < 1 {
 		rounds = 1
 	}

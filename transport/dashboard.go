@@ -3,7 +3,6 @@ package transport
 import (
 	"bytes"
 	"cmp"
-	"embed"
 	"math"
 	"mime"
 	"path"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport/dashboard"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,9 +26,6 @@ import (
 // the flashsale_holds_total... gauges read) and the metric set's own text
 // (request counters, latency histograms, the log's batches), parsed once a
 // second by the recorder. The page reads nothing the scrape does not.
-
-//go:embed dashboard/index.html dashboard/dashboard.js dashboard/dashboard.css dashboard/uPlot.iife.min.js dashboard/uPlot.min.css dashboard/LICENSE.uplot
-var dashboardFiles embed.FS
 
 // Dashboard limits. The recorder keeps dashboardHistorySamples one-second
 // samples (five minutes) in a fixed ring, whatever the load: the memory is
@@ -64,13 +61,13 @@ type dashAsset struct {
 // dashboardAssets maps a file name under /dashboard/assets/ (and
 // "index.html", served at /dashboard) to its bytes.
 var dashboardAssets = func() map[string]dashAsset {
-	entries, err := dashboardFiles.ReadDir("dashboard")
+	entries, err := dashboard.Files.ReadDir(".")
 	if err != nil {
 		panic(err)
 	}
 	out := make(map[string]dashAsset, len(entries))
 	for _, e := range entries {
-		body, err := dashboardFiles.ReadFile("dashboard/" + e.Name())
+		body, err := dashboard.Files.ReadFile(e.Name())
 		if err != nil {
 			panic(err)
 		}
