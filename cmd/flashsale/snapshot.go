@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/wal"
 	"github.com/rs/zerolog"
@@ -14,11 +18,30 @@ import (
 // snapshot is due.
 const snapshotCheckInterval = time.Second
 
+// After a failed snapshot (its write, or dropping the log's front after it)
+// the snapshotter waits snapshotRetryFirst before the next attempt, twice
+// as long after each further failure in a row, at most snapshotRetryMax: a
+// full or broken disk is not hammered, nor is the engine paused every
+// second for a snapshot that cannot be written. A success resets the wait.
+const (
+	snapshotRetryFirst = 2 * time.Second
+	snapshotRetryMax   = 5 * time.Minute
+)
+
 // snapshotter bounds restart time: every snapshotEvery logged records it
 // pauses the engine, encodes its state, writes it as a snapshot covering the
 // log up to the last record, and drops the log before the previous
 // snapshot. Keeping the log back to the previous snapshot is what lets a
 // start fall back to it when the newest one is damaged.
+//
+// A failed snapshot write leaves the log alone (it keeps growing, and the
+// previous snapshots stay valid); a failed drop of the log's front that
+// changed nothing (wal.ErrTruncateFailed) keeps the records until the next
+// snapshot drops them. Both are logged with their cause, counted in
+// /metrics (flashsale_snapshot_write_failures_total,
+// flashsale_snapshot_truncate_failures_total) and retried after a backoff.
+// A truncation that failed half-way is the log's own permanent failure,
+// which stops the server (watchLog).
 type snapshotter struct {
 	eng           *engine.Engine
 	wlog          *wal.Log
@@ -28,6 +51,37 @@ type snapshotter struct {
 
 	lastIndex uint64 // log index the newest snapshot covers; 0: none
 	buf       []byte
+	stats     snapshotStats
+}
+
+// snapshotStats are the snapshotter's figures in /metrics, read at scrape
+// time from any goroutine.
+type snapshotStats struct {
+	written          atomic.Uint64 // snapshots saved
+	writeFailures    atomic.Uint64 // snapshots not saved
+	truncateFailures atomic.Uint64 // saved, but the log's front not dropped
+	failuresInARow   atomic.Uint64 // failures since the last success
+	retryNanos       atomic.Int64  // wait before the next attempt after a failure; 0: none
+	pauseNanos       atomic.Int64  // how long the last snapshot paused the engine
+	lastIndex        atomic.Uint64 // log index the newest snapshot covers
+}
+
+// errSnapshotTruncate marks a take whose snapshot was saved but whose drop
+// of the log's front failed.
+var errSnapshotTruncate = errors.New("the snapshot was written, but dropping the log before it failed; the log keeps those records until a later snapshot drops them")
+
+// registerMetrics adds the snapshotter's figures to set.
+func (s *snapshotter) registerMetrics(set *metrics.Set) {
+	st := &s.stats
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		metrics.WriteCounterUint64(w, "flashsale_snapshots_total", st.written.Load())
+		metrics.WriteCounterUint64(w, "flashsale_snapshot_write_failures_total", st.writeFailures.Load())
+		metrics.WriteCounterUint64(w, "flashsale_snapshot_truncate_failures_total", st.truncateFailures.Load())
+		metrics.WriteGaugeUint64(w, "flashsale_snapshot_failures_in_a_row", st.failuresInARow.Load())
+		metrics.WriteGaugeFloat64(w, "flashsale_snapshot_retry_seconds", time.Duration(st.retryNanos.Load()).Seconds())
+		metrics.WriteGaugeFloat64(w, "flashsale_snapshot_pause_seconds", time.Duration(st.pauseNanos.Load()).Seconds())
+		metrics.WriteGaugeUint64(w, "flashsale_snapshot_last_index", st.lastIndex.Load())
+	})
 }
 
 // load restores the newest valid snapshot into eng and replays the log
@@ -54,6 +108,7 @@ func (s *snapshotter) load() (replayed int, err error) {
 			return 0, fmt.Errorf("snapshot %d: %w", index, err)
 		}
 		s.lastIndex = index
+		s.stats.lastIndex.Store(index)
 		s.log.Info().Uint64("index", index).Int("bytes", len(state)).Msg("snapshot loaded")
 	}
 	first, last := s.wlog.FirstIndex(), s.wlog.LastIndex()
@@ -81,7 +136,9 @@ func (s *snapshotter) due() bool {
 	return s.snapshotEvery > 0 && s.wlog.LastIndex() >= s.lastIndex+s.snapshotEvery
 }
 
-// take writes a snapshot of the running engine now.
+// take writes a snapshot of the running engine now. A failed write is
+// returned as it is; a failed drop of the log's front wraps
+// errSnapshotTruncate (the snapshot itself counts as written).
 func (s *snapshotter) take() error {
 	start := time.Now()
 	resume, err := s.eng.Pause()
@@ -92,37 +149,72 @@ func (s *snapshotter) take() error {
 	s.buf = s.eng.AppendSnapshot(s.buf[:0], time.Now())
 	resume()
 	paused := time.Since(start)
+	s.stats.pauseNanos.Store(int64(paused))
 	if index <= s.lastIndex {
 		return nil // nothing new since the last one
 	}
 	if err := wal.SaveSnapshot(s.dir, index, s.buf); err != nil {
-		return err
+		s.stats.writeFailures.Add(1)
+		return fmt.Errorf("writing the snapshot of records up to %d: %w", index, err)
 	}
-	if s.lastIndex > 0 && s.lastIndex >= s.wlog.FirstIndex() {
-		if err := s.wlog.TruncateFront(s.lastIndex); err != nil {
-			return fmt.Errorf("dropping the log before record %d: %w", s.lastIndex, err)
-		}
-	}
+	prev := s.lastIndex
 	s.lastIndex = index
+	s.stats.written.Add(1)
+	s.stats.lastIndex.Store(index)
 	s.log.Info().Uint64("index", index).Int("bytes", len(s.buf)).Dur("paused", paused).
 		Dur("took", time.Since(start)).Msg("snapshot written")
+	if prev > 0 && prev >= s.wlog.FirstIndex() {
+		if err := s.wlog.TruncateFront(prev); err != nil {
+			s.stats.truncateFailures.Add(1)
+			return fmt.Errorf("%w: dropping the log before record %d: %w", errSnapshotTruncate, prev, err)
+		}
+	}
 	return nil
 }
 
-// run takes a snapshot whenever one is due, until ctx ends.
+// run takes a snapshot whenever one is due, until ctx ends; after a
+// failure it waits (snapshotRetryFirst, doubling up to snapshotRetryMax)
+// before the next attempt.
 func (s *snapshotter) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var retryAt time.Time
+	var wait time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if s.due() {
-				if err := s.take(); err != nil {
-					s.log.Error().Err(err).Msg("snapshot failed; the log keeps growing until one succeeds")
-				}
+		case now := <-t.C:
+			if !s.due() || now.Before(retryAt) {
+				continue
 			}
+			err := s.take()
+			if err == nil {
+				if n := s.stats.failuresInARow.Swap(0); n > 0 {
+					s.log.Info().Uint64("failures", n).Msg("snapshots work again")
+				}
+				wait, retryAt = 0, time.Time{}
+				s.stats.retryNanos.Store(0)
+				continue
+			}
+			wait = nextSnapshotRetry(wait)
+			retryAt = time.Now().Add(wait)
+			s.stats.retryNanos.Store(int64(wait))
+			n := s.stats.failuresInARow.Add(1)
+			msg := "snapshot failed; the log keeps growing until one succeeds"
+			if errors.Is(err, errSnapshotTruncate) {
+				msg = "dropping the log's front after a snapshot failed; the log keeps growing until a later snapshot drops it"
+			}
+			s.log.Error().Err(err).Uint64("failures_in_a_row", n).Dur("retry_in", wait).Msg(msg)
 		}
 	}
+}
+
+// nextSnapshotRetry is the wait after a failure that followed a wait of
+// prev (0: the first failure).
+func nextSnapshotRetry(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return snapshotRetryFirst
+	}
+	return min(2*prev, snapshotRetryMax)
 }
