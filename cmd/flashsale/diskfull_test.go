@@ -107,7 +107,7 @@ func postHold(c *http.Client, base string) (token, why string) {
 }
 
 // TestFullDiskStopsTheServerAndLosesNothing fills a real disk: the server
-// runs on a 4 MiB tmpfs, snapshotting every 2,000 records (so snapshots
+// runs on a 2 MiB tmpfs, snapshotting every 2,000 records (so snapshots
 // and the log's truncation meet the full disk too), under 16 connections
 // posting holds. When the disk is full the server stops: /healthz is not
 // 200 (503, or nobody answers), the process exits with failStopExitCode
@@ -116,16 +116,16 @@ func postHold(c *http.Client, base string) (token, why string) {
 // the stock invariant intact.
 func TestFullDiskStopsTheServerAndLosesNothing(t *testing.T) {
 	small := filepath.Join(t.TempDir(), "small")
-	mountTmpfs(t, small, "4m")
+	mountTmpfs(t, small, "2m")
 	dir := filepath.Join(small, "data")
 	seed := filepath.Join(t.TempDir(), "seed.json")
 	writeFile(t, seed, diskFullSeed)
 	args := []string{"--seed", seed, "--snapshot-every", "2000", "--hold-ttl", "30m", "--order-ttl", "0", "--log-level", "info"}
 	p := startProc(t, nil, append([]string{"--data-dir", dir}, args...)...)
 
-	tokens, refusal := holdLoad(t, p.base, 16, 1_000_000, 25*time.Second)
+	tokens, refusal := holdLoad(t, p.base, 16, 1_000_000, 40*time.Second)
 	if refusal == "" {
-		t.Fatalf("%d holds acknowledged and the 4 MiB disk never filled:\n%s", len(tokens), tailLines(p.log(), 20))
+		t.Fatalf("%d holds acknowledged and the 2 MiB disk never filled:\n%s", len(tokens), tailLines(p.log(), 20))
 	}
 	if len(tokens) < 1000 {
 		t.Fatalf("only %d holds acknowledged before the first refusal (%s): the disk was full before the test began?\n%s",
@@ -144,7 +144,7 @@ func TestFullDiskStopsTheServerAndLosesNothing(t *testing.T) {
 		t.Fatalf("the log does not say the disk is full (%q):\n%s", syscall.ENOSPC.Error(), tailLines(p.log(), 30))
 	}
 	t.Logf("%d holds acknowledged; first refusal: %s; snapshot failures logged: %d", len(tokens), refusal,
-		strings.Count(p.log(), `"snapshot failed`)+strings.Count(p.log(), `"dropping the log's front after a snapshot failed`))
+		strings.Count(p.log(), `"message":"snapshot failed;`)+strings.Count(p.log(), `"dropping the log's front after a snapshot failed`))
 
 	roomy := filepath.Join(t.TempDir(), "data")
 	if err := os.CopyFS(roomy, os.DirFS(dir)); err != nil {
@@ -265,10 +265,17 @@ func TestSnapshotOnAFullDiskBacksOff(t *testing.T) {
 	for range 25 {
 		p.expect(http.StatusCreated, "POST", "/api/holds", `{"product_id":3,"qty":1}`)
 	}
-	failures := func() int { return strings.Count(p.log(), "snapshot failed") }
+	// The snapshotter's own line, not the final snapshot of a shutdown.
+	const failedMsg = `"message":"snapshot failed; the log keeps growing`
+	failures := func() int { return strings.Count(p.log(), failedMsg) }
 	waitFor(t, "failed snapshot", func() bool { return failures() >= 1 })
 	first := time.Now()
 	waitFor(t, "second failed snapshot", func() bool { return failures() >= 2 })
+	select {
+	case <-p.exit:
+		t.Fatalf("the server stopped (code %d) after a failed snapshot:\n%s", p.code, tailLines(p.log(), 15))
+	default:
+	}
 	if gap := time.Since(first); gap < snapshotRetryFirst-500*time.Millisecond {
 		t.Errorf("the second attempt came %v after the first failure, want about %v", gap, snapshotRetryFirst)
 	}
@@ -280,7 +287,7 @@ func TestSnapshotOnAFullDiskBacksOff(t *testing.T) {
 	}
 	var retries []string
 	for _, l := range strings.Split(p.log(), "\n") {
-		if !strings.Contains(l, "snapshot failed") {
+		if !strings.Contains(l, failedMsg) {
 			continue
 		}
 		var m map[string]any
@@ -294,7 +301,7 @@ func TestSnapshotOnAFullDiskBacksOff(t *testing.T) {
 	}
 	// retry_in is logged in milliseconds.
 	if want := []string{"2000", "4000"}; strings.Join(retries, ",") != strings.Join(want, ",") {
-		t.Errorf("retry_in of the failures %v, want %v", retries, want)
+		t.Errorf("retry_in of the failures %v, want %v:\n%s", retries, want, tailLines(p.log(), 15))
 	}
 	if v := metricValue(t, p, "flashsale_snapshot_write_failures_total"); v != 2 {
 		t.Errorf("flashsale_snapshot_write_failures_total %v, want 2", v)

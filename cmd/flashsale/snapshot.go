@@ -29,10 +29,12 @@ const (
 )
 
 // snapshotter bounds restart time: every snapshotEvery logged records it
-// pauses the engine, encodes its state, writes it as a snapshot covering the
-// log up to the last record, and drops the log before the previous
-// snapshot. Keeping the log back to the previous snapshot is what lets a
-// start fall back to it when the newest one is damaged.
+// pauses the engine while it takes a view of its state (copy-on-write,
+// engine.SnapshotView), encodes the view once the engine runs
+// again, writes it as a snapshot covering the log up to the last record,
+// and drops the log before the previous snapshot. Keeping the log back to
+// the previous snapshot is what lets a start fall back to it when the
+// newest one is damaged.
 //
 // A failed snapshot write leaves the log alone (it keeps growing, and the
 // previous snapshots stay valid); a failed drop of the log's front that
@@ -146,13 +148,14 @@ func (s *snapshotter) take() error {
 		return err
 	}
 	index := s.wlog.LastIndex()
-	s.buf = s.eng.AppendSnapshot(s.buf[:0], time.Now())
+	view := s.eng.CaptureSnapshot(time.Now())
 	resume()
 	paused := time.Since(start)
 	s.stats.pauseNanos.Store(int64(paused))
 	if index <= s.lastIndex {
 		return nil // nothing new since the last one
 	}
+	s.buf = view.AppendTo(s.buf[:0]) // the engine runs on meanwhile
 	if err := wal.SaveSnapshot(s.dir, index, s.buf); err != nil {
 		s.stats.writeFailures.Add(1)
 		return fmt.Errorf("writing the snapshot of records up to %d: %w", index, err)
