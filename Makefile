@@ -28,8 +28,17 @@ cluster: build
 	done; \
 	wait
 
+# The zero-allocation tests (TestSubmitDoesNotAllocate,
+# TestHotPathsAllocateNothing, TestSteadyStateRequestsDoNotAllocate) skip
+# under -race, whose instrumentation allocates: the second line runs them
+# without it, so they run in CI too. ALLOC_TESTS names them; ALLOC_PKGS holds
+# every package with a testing.AllocsPerRun assertion.
+ALLOC_TESTS ?= Alloc|Allocate
+ALLOC_PKGS ?= ./wal/ ./transport/ ./bench/
+
 test:
 	$(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' $(ALLOC_PKGS)
 
 # The performance tables of the README: Go benchmarks (-benchmem, the
 # restart benchmark left out: it builds 16 M records of history first), then

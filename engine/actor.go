@@ -29,7 +29,7 @@ type actor struct {
 	// state, owned by the actor goroutine
 	counts    counts
 	holds     holdLog
-	orders    map[uint64]orderState
+	orders    orderTable
 	deadlines deadlineHeap
 	rng       *rand.ChaCha8 // a CSPRNG: hold secrets must be unguessable
 
@@ -57,7 +57,7 @@ func newActor(e *Engine, r *record) *actor {
 		free:       make(chan *batch, batchesInFlightMax),
 		counts:     counts{total: r.qty, available: r.qty},
 		holds:      holdLog{firstSeq: 1},
-		orders:     make(map[uint64]orderState),
+		orders:     newOrderTable(),
 		rng:        rand.NewChaCha8(seed),
 	}
 	for i := 0; i < batchesInFlightMax; i++ {
@@ -239,7 +239,7 @@ func (a *actor) expire(nowNanos int64, b *batch) {
 			}
 			continue
 		}
-		o, ok := a.orders[d.orderID]
+		o, ok := a.orders.get(d.orderID)
 		if ok && o.status == OrderPending && o.deadlineNanos == d.atNanos {
 			a.emit(b, &record{kind: recOrderTimedOut, atNanos: nowNanos, product: a.id, orderID: d.orderID})
 		}
@@ -269,20 +269,21 @@ func (a *actor) handle(c *command, nowNanos int64, b *batch) {
 	case cmdOrder:
 		a.handleOrder(c, nowNanos, b)
 	case cmdGetOrder:
-		o, ok := a.orders[c.orderID]
+		o, ok := a.orders.get(c.orderID)
 		if !ok {
 			c.code = CodeOrderNotFound
 			return
 		}
 		c.order = a.orderView(c.orderID, o)
 	case cmdPayment:
-		if _, ok := a.orders[c.orderID]; !ok {
+		if _, ok := a.orders.get(c.orderID); !ok {
 			panic("engine: payment routed to an actor that does not own the order")
 		}
 		r := record{kind: recPaymentApplied, atNanos: nowNanos, product: a.id, orderID: c.orderID,
 			success: c.payment.Success, reason: c.payment.FailureReason, key: c.claim.key}
 		c.applied = a.emit(b, &r)
-		c.order = a.orderView(c.orderID, a.orders[c.orderID])
+		o, _ := a.orders.get(c.orderID)
+		c.order = a.orderView(c.orderID, o)
 	case cmdRestock:
 		if c.qty > StockMax-a.counts.total {
 			c.code = CodeInvalidArgument
@@ -338,7 +339,8 @@ func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
 	}
 	switch {
 	case h.status == HoldOrdered:
-		c.order = a.orderView(h.orderID, a.orders[h.orderID])
+		o, _ := a.orders.get(h.orderID)
+		c.order = a.orderView(h.orderID, o)
 		return
 	case h.status == HoldExpired:
 		c.code = CodeHoldExpired
@@ -356,7 +358,8 @@ func (a *actor) handleOrder(c *command, nowNanos int64, b *batch) {
 	}
 	a.emit(b, &r)
 	c.created = true
-	c.order = a.orderView(r.orderID, a.orders[r.orderID])
+	o, _ := a.orders.get(r.orderID)
+	c.order = a.orderView(r.orderID, o)
 }
 
 func (a *actor) holdView(seq uint64, h *holdState, nowNanos int64) Hold {

@@ -24,7 +24,7 @@ func (a *actor) apply(r *record) (applied bool) {
 		a.applyOrderCreated(r)
 	case recPaymentApplied:
 		applied = a.applyPayment(r.orderID, r.success, r.reason, r.atNanos)
-		o := a.orders[r.orderID]
+		o, _ := a.orders.get(r.orderID)
 		reply := PaymentReply{Code: OK, OrderID: r.orderID, Status: o.status, Applied: applied}
 		a.e.webhookKeys.remember(r.key, r.atNanos, paymentAnswer(paymentFingerprint(r.orderID, r.success, r.reason), &reply))
 		if applied {
@@ -33,7 +33,7 @@ func (a *actor) apply(r *record) (applied bool) {
 			a.e.stats.WebhooksNotApplied.Add(1)
 		}
 	case recOrderTimedOut:
-		o, ok := a.orders[r.orderID]
+		o, ok := a.orders.get(r.orderID)
 		if !ok || o.status != OrderPending {
 			panic(fmt.Sprintf("engine: order %d timed out while not pending", r.orderID))
 		}
@@ -50,7 +50,7 @@ func (a *actor) mustHold(r *record) *holdState {
 	if r.holdSeq < a.holds.firstSeq || r.holdSeq >= a.holds.nextSeq() {
 		panic(fmt.Sprintf("engine: record kind %d for product %d names hold %d, which is not kept", r.kind, a.id, r.holdSeq))
 	}
-	h := a.holds.at(r.holdSeq)
+	h := a.holds.mut(r.holdSeq)
 	if h.status != HoldActive {
 		panic(fmt.Sprintf("engine: record kind %d for product %d names a hold that is not active", r.kind, a.id))
 	}
@@ -80,8 +80,8 @@ func (a *actor) applyOrderCreated(r *record) {
 	h := a.mustHold(r)
 	h.status = HoldOrdered
 	h.orderID = r.orderID
-	a.orders[r.orderID] = orderState{qty: h.qty, amountCents: h.qty * a.priceCents, status: OrderPending,
-		holdSeq: r.holdSeq, secret: h.secret, createdNanos: r.atNanos, updatedNanos: r.atNanos, deadlineNanos: r.deadline}
+	a.orders.set(r.orderID, orderState{qty: h.qty, amountCents: h.qty * a.priceCents, status: OrderPending,
+		holdSeq: r.holdSeq, secret: h.secret, createdNanos: r.atNanos, updatedNanos: r.atNanos, deadlineNanos: r.deadline})
 	a.e.noteOrderID(r.orderID)
 	if r.deadline != 0 {
 		a.deadlines.push(deadline{atNanos: r.deadline, orderID: r.orderID})
@@ -99,7 +99,7 @@ func (a *actor) applyOrderCreated(r *record) {
 // never changes; a success for a cancelled order is money taken for nothing,
 // reported for a refund.
 func (a *actor) applyPayment(orderID uint64, success bool, reason string, atNanos int64) bool {
-	o, ok := a.orders[orderID]
+	o, ok := a.orders.get(orderID)
 	if !ok {
 		panic(fmt.Sprintf("engine: payment for order %d unknown to product %d", orderID, a.id))
 	}
@@ -119,7 +119,7 @@ func (a *actor) applyPayment(orderID uint64, success bool, reason string, atNano
 	}
 	o.status = OrderPaid
 	o.updatedNanos = atNanos
-	a.orders[orderID] = o
+	a.orders.set(orderID, o)
 	a.counts.reserved -= o.qty
 	a.counts.sold += o.qty
 	a.e.stats.OrdersPaid.Add(1)
@@ -133,7 +133,7 @@ func (a *actor) cancel(orderID uint64, o orderState, reason string, atNanos int6
 	o.status = OrderCancelled
 	o.failureReason = reason
 	o.updatedNanos = atNanos
-	a.orders[orderID] = o
+	a.orders.set(orderID, o)
 	a.counts.reserved -= o.qty
 	a.counts.available += o.qty
 }

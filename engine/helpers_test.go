@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,22 +116,22 @@ func (te *testEngine) mustOrder(tok HoldToken) Order {
 // queued webhooks past their deadline). Only for engines whose actors are
 // not running (before Start or after Stop).
 func dumpState(e *Engine, now time.Time) string {
-	s := fmt.Sprintf("lastOrder=%d\n", e.lastOrderID.Load())
+	var s strings.Builder // a big state is many lines: no quadratic concatenation
+	fmt.Fprintf(&s, "lastOrder=%d\n", e.lastOrderID.Load())
 	for _, a := range e.products.Load().ordered {
-		s += fmt.Sprintf("product %d %q %d %d %+v\n", a.id, a.name, a.priceCents, a.maxPerHold, a.counts)
+		fmt.Fprintf(&s, "product %d %q %d %d %+v\n", a.id, a.name, a.priceCents, a.maxPerHold, a.counts)
 		var holds []string
-		a.holds.each(a.holds.firstSeq, func(seq uint64, h *holdState) bool {
+		a.holds.each(func(seq uint64, h *holdState) {
 			holds = append(holds, fmt.Sprintf("  hold %d %+v", seq, *h))
-			return true
 		})
 		var orders []string
-		for id, o := range a.orders {
-			orders = append(orders, fmt.Sprintf("  order %d %+v", id, o))
-		}
+		a.orders.each(func(id uint64, o *orderState) {
+			orders = append(orders, fmt.Sprintf("  order %d %+v", id, *o))
+		})
 		sort.Strings(holds)
 		sort.Strings(orders)
 		for _, l := range append(holds, orders...) {
-			s += l + "\n"
+			s.WriteString(l + "\n")
 		}
 	}
 	for _, kt := range []*keyTable{e.holdKeys, e.webhookKeys} {
@@ -148,7 +149,7 @@ func dumpState(e *Engine, now time.Time) string {
 		}
 		sort.Strings(keys)
 		for _, l := range keys {
-			s += l + "\n"
+			s.WriteString(l + "\n")
 		}
 	}
 	var queued []string
@@ -163,7 +164,7 @@ func dumpState(e *Engine, now time.Time) string {
 	}
 	sort.Strings(queued)
 	for _, l := range queued {
-		s += l + "\n"
+		s.WriteString(l + "\n")
 	}
-	return s
+	return s.String()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -85,6 +86,19 @@ type keyGen struct {
 	used    int      // slots not empty (live and dead)
 	keys    int      // live answers
 	bytesOf int64    // memory charged to the budget: slots and chunk capacity
+	// shared: a snapshot view (keyView) reads slots while the engine runs
+	// on, so the next write to slots copies them first (ownSlots). chunks
+	// need no copy: the view has its own list of them, and records are
+	// only ever appended past what it reads.
+	shared bool
+}
+
+// ownSlots makes g.slots g's alone before a write (see shared).
+func (g *keyGen) ownSlots() {
+	if g.shared {
+		g.slots = slices.Clone(g.slots)
+		g.shared = false
+	}
 }
 
 // keyClaim is a key whose first request is in flight. The request that got
@@ -449,6 +463,7 @@ func (t *keyTable) abort(c *keyClaim) {
 		g := &s.gens[ringSlot(c.answeredGen)]
 		if g.slots != nil && g.gen == c.answeredGen {
 			if i, off, ok := g.find(bytesOf(c.key), c.tag); ok && off == c.answeredOff {
+				g.ownSlots()
 				g.slots[i] = keyTagDead<<32 | uint64(off)
 				g.keys--
 				keys = -1
@@ -510,7 +525,9 @@ func (t *keyTable) remember(key string, atNanos int64, a keyAnswer) {
 // its offset.
 func (g *keyGen) insert(key []byte, tag uint32, rec []byte) uint32 {
 	if (g.used+1)*4 > len(g.slots)*3 {
-		g.grow()
+		g.grow() // new slots, g's alone
+	} else {
+		g.ownSlots()
 	}
 	var last []byte
 	if n := len(g.chunks); n > 0 {
@@ -543,6 +560,7 @@ func (g *keyGen) grow() {
 	n := max(keyIndexSlotsMin, 2*len(g.slots))
 	old := g.slots
 	g.slots = make([]uint64, n)
+	g.shared = false
 	g.bytesOf += int64(keySlotBytes * (n - len(old)))
 	g.used = 0
 	for _, s := range old {
@@ -618,6 +636,46 @@ func (t *keyTable) collect(nowNanos int64) []keyRef {
 		s.mu.Unlock()
 	}
 	return refs
+}
+
+// keyView is a keyTable's answers as of one instant, readable while the
+// table goes on changing: per shard and live generation, the generation's
+// index slots (shared copy-on-write, see keyGen.shared) and its list of
+// arena chunks. Taking it costs a copy of the chunk lists (about one
+// pointer per 16 KiB of answers), not of the answers or their index.
+type keyView struct {
+	spanNanos int64
+	gens      []keyGenView
+}
+
+type keyGenView struct {
+	gen    int64
+	slots  []uint64
+	chunks [][]byte
+}
+
+func (v *keyGenView) record(off uint32) []byte {
+	return v.chunks[off>>keyChunkShift][off&(keyChunkBytesMax-1):]
+}
+
+// view returns the answers of the generations live at nowNanos, as
+// collect does, without copying them.
+func (t *keyTable) view(nowNanos int64) keyView {
+	v := keyView{spanNanos: t.spanNanos}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for j := range s.gens {
+			g := &s.gens[j]
+			if g.slots == nil || !t.live(g.gen, nowNanos) || g.keys == 0 {
+				continue
+			}
+			g.shared = true
+			v.gens = append(v.gens, keyGenView{gen: g.gen, slots: g.slots, chunks: slices.Clone(g.chunks)})
+		}
+		s.mu.Unlock()
+	}
+	return v
 }
 
 // Fingerprints identify a request's meaning, so that "the same body" means

@@ -73,82 +73,143 @@ type pauseRequest struct {
 
 // AppendSnapshot appends the engine's state to dst. The engine must be
 // quiescent: before Start, after Stop, or paused. now decides what has
-// outlived its retention.
+// outlived its retention. It is CaptureSnapshot and AppendTo in one.
 func (e *Engine) AppendSnapshot(dst []byte, now time.Time) []byte {
+	return e.CaptureSnapshot(now).AppendTo(dst)
+}
+
+// SnapshotView is the engine's state as of one instant: taken while the
+// engine is quiescent (CaptureSnapshot, under Pause), encoded after it
+// resumed (AppendTo), so that a snapshot pauses the engine only for copies
+// of flat arrays, not for its encoding. It shares nothing the engine
+// writes afterwards: holds (holdLog), orders (orderTable) and idempotency
+// keys (keyView) are copy-on-write views, whose taking copies lists of
+// chunks, about one pointer per thousand holds or orders.
+type SnapshotView struct {
+	lastOrderID uint64
+	products    []productView
+	queued      []queuedItem
+	holdKeys    keyView
+	webhookKeys keyView
+}
+
+// productView is one product's part of a SnapshotView.
+type productView struct {
+	id                     uint64
+	name                   string
+	priceCents, maxPerHold int64
+	counts                 counts
+	holds                  holdLog // a view: never written
+	orders                 []*orderChunk
+}
+
+// queuedItem is one queued webhook of a SnapshotView.
+type queuedItem struct {
+	id uint64
+	ev queuedWebhook
+}
+
+// CaptureSnapshot takes a SnapshotView of the state. The engine must be
+// quiescent (before Start, after Stop, or paused); the view stays valid
+// after it resumes. now decides what has outlived its retention: finished
+// holds older than ExpiredHoldRetention, queued webhooks past their
+// deadline and idempotency keys past their TTL are left out.
+func (e *Engine) CaptureSnapshot(now time.Time) *SnapshotView {
 	nowNanos := now.UnixNano()
 	holdCutoff := nowNanos - int64(e.cfg.ExpiredHoldRetention)
-
-	dst = append(dst, snapshotVersion)
-	dst = binary.AppendUvarint(dst, e.lastOrderID.Load())
 	actors := e.products.Load().ordered
-	dst = binary.AppendUvarint(dst, uint64(len(actors)))
-	for _, a := range actors {
-		dst = binary.AppendUvarint(dst, a.id)
-		dst = appendString(dst, a.name)
-		dst = binary.AppendVarint(dst, a.priceCents)
-		dst = binary.AppendVarint(dst, a.maxPerHold)
-		for _, v := range [...]int64{a.counts.total, a.counts.available, a.counts.reserved, a.counts.sold} {
-			dst = binary.AppendVarint(dst, v)
-		}
-		first := a.holds.firstSeq
-		a.holds.each(first, func(seq uint64, h *holdState) bool {
-			if h.status != HoldActive && h.expiresNanos < holdCutoff {
-				first = seq + 1
-				return true
+	v := &SnapshotView{lastOrderID: e.lastOrderID.Load(), products: make([]productView, len(actors))}
+	for i, a := range actors {
+		v.products[i] = productView{id: a.id, name: a.name, priceCents: a.priceCents, maxPerHold: a.maxPerHold,
+			counts: a.counts, holds: a.holds.view(holdCutoff), orders: a.orders.view()}
+	}
+	for i := range e.orders.shards {
+		for id, evs := range e.orders.shards[i].queued {
+			for _, ev := range evs {
+				if ev.deadlineNanos > nowNanos {
+					v.queued = append(v.queued, queuedItem{id, ev})
+				}
 			}
-			return false
-		})
-		dst = binary.AppendUvarint(dst, first)
-		dst = binary.AppendUvarint(dst, a.holds.nextSeq()-first)
-		a.holds.each(first, func(_ uint64, h *holdState) bool {
+		}
+	}
+	v.holdKeys = e.holdKeys.view(nowNanos)
+	v.webhookKeys = e.webhookKeys.view(nowNanos)
+	return v
+}
+
+// AppendTo appends the encoded view to dst; the engine may be running.
+// One state always encodes to the same bytes.
+func (v *SnapshotView) AppendTo(dst []byte) []byte {
+	dst = append(dst, snapshotVersion)
+	dst = binary.AppendUvarint(dst, v.lastOrderID)
+	dst = binary.AppendUvarint(dst, uint64(len(v.products)))
+	for i := range v.products {
+		p := &v.products[i]
+		dst = binary.AppendUvarint(dst, p.id)
+		dst = appendString(dst, p.name)
+		dst = binary.AppendVarint(dst, p.priceCents)
+		dst = binary.AppendVarint(dst, p.maxPerHold)
+		for _, n := range [...]int64{p.counts.total, p.counts.available, p.counts.reserved, p.counts.sold} {
+			dst = binary.AppendVarint(dst, n)
+		}
+		dst = binary.AppendUvarint(dst, p.holds.firstSeq)
+		dst = binary.AppendUvarint(dst, uint64(p.holds.n))
+		p.holds.each(func(_ uint64, h *holdState) {
 			dst = append(dst, h.secret[:]...)
 			dst = binary.AppendVarint(dst, h.qty)
 			dst = binary.AppendVarint(dst, h.expiresNanos)
 			dst = append(dst, byte(h.status))
 			dst = binary.AppendUvarint(dst, h.orderID)
-			return true
 		})
-		ids := make([]uint64, 0, len(a.orders))
-		for id := range a.orders {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		dst = binary.AppendUvarint(dst, uint64(len(ids)))
-		for _, id := range ids {
-			o := a.orders[id]
-			dst = binary.AppendUvarint(dst, id)
-			dst = binary.AppendVarint(dst, o.qty)
-			dst = binary.AppendVarint(dst, o.amountCents)
-			dst = append(dst, byte(o.status))
-			dst = binary.AppendUvarint(dst, o.holdSeq)
-			dst = append(dst, o.secret[:]...)
-			dst = binary.AppendVarint(dst, o.createdNanos)
-			dst = binary.AppendVarint(dst, o.updatedNanos)
-			dst = binary.AppendVarint(dst, o.deadlineNanos)
-			dst = appendString(dst, o.failureReason)
-		}
+		dst = appendOrders(dst, p.orders)
 	}
-	dst = e.appendQueued(dst, nowNanos)
-	dst = appendKeys(dst, e.holdKeys, nowNanos)
-	dst = appendKeys(dst, e.webhookKeys, nowNanos)
+	dst = appendQueued(dst, v.queued)
+	dst = appendKeys(dst, &v.holdKeys)
+	dst = appendKeys(dst, &v.webhookKeys)
 	return dst
 }
 
-func (e *Engine) appendQueued(dst []byte, nowNanos int64) []byte {
-	type item struct {
+// appendOrders writes a product's orders by id. They are kept in creation
+// order, which is id order (ids are handed out increasing, and each
+// product's actor creates its orders one after another); a table that is
+// not is sorted first, to be safe.
+func appendOrders(dst []byte, chunks []*orderChunk) []byte {
+	type ref struct {
 		id uint64
-		ev queuedWebhook
+		o  *orderState
 	}
-	var items []item
-	for i := range e.orders.shards {
-		for id, evs := range e.orders.shards[i].queued {
-			for _, ev := range evs {
-				if ev.deadlineNanos > nowNanos {
-					items = append(items, item{id, ev})
-				}
-			}
+	var refs []ref
+	sorted, n, last := true, 0, uint64(0)
+	for _, c := range chunks {
+		for i, id := range c.ids {
+			sorted = sorted && (n == 0 || id > last)
+			last = id
+			n++
+			refs = append(refs, ref{id, &c.items[i]})
 		}
 	}
+	if !sorted {
+		slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.id, b.id) })
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
+	for _, r := range refs {
+		o := r.o
+		dst = binary.AppendUvarint(dst, r.id)
+		dst = binary.AppendVarint(dst, o.qty)
+		dst = binary.AppendVarint(dst, o.amountCents)
+		dst = append(dst, byte(o.status))
+		dst = binary.AppendUvarint(dst, o.holdSeq)
+		dst = append(dst, o.secret[:]...)
+		dst = binary.AppendVarint(dst, o.createdNanos)
+		dst = binary.AppendVarint(dst, o.updatedNanos)
+		dst = binary.AppendVarint(dst, o.deadlineNanos)
+		dst = appendString(dst, o.failureReason)
+	}
+	return dst
+}
+
+func appendQueued(dst []byte, items []queuedItem) []byte {
+	items = slices.Clone(items) // the view stays as taken
 	sort.SliceStable(items, func(i, j int) bool { return items[i].id < items[j].id })
 	dst = binary.AppendUvarint(dst, uint64(len(items)))
 	for _, it := range items {
@@ -160,38 +221,69 @@ func (e *Engine) appendQueued(dst []byte, nowNanos int64) []byte {
 	return dst
 }
 
-// appendKeys writes the answers of t that lookups at nowNanos see (those
-// an applied record remembered), by generation: each generation as the
-// span it covers and its answers sorted by key, so that one state always
-// encodes to the same bytes. Claims without an answer have no record and
-// are left out, as a crash would leave them.
-func appendKeys(dst []byte, t *keyTable, nowNanos int64) []byte {
-	refs := t.collect(nowNanos)
-	slices.SortFunc(refs, func(a, b keyRef) int {
-		if a.gen != b.gen {
-			return cmp.Compare(a.gen, b.gen)
-		}
-		return bytes.Compare(a.key(), b.key())
-	})
+// viewRef is one answer of a keyView: its generation view and offset,
+// and the first 8 bytes of its key (big-endian, zero-padded), which order
+// most pairs of keys without reading them.
+type viewRef struct {
+	prefix uint64
+	gen    uint32 // index into keyView.gens
+	off    uint32
+}
+
+func keyPrefix(key []byte) uint64 {
+	var b [8]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// appendKeys writes the answers of v (those an applied record
+// remembered), by generation: each generation as the span it covers and
+// its answers sorted by key, so that one state always encodes to the same
+// bytes. Claims without an answer have no record and are left out, as a
+// crash would leave them. One generation's references are in memory at a
+// time (16 bytes per answer).
+func appendKeys(dst []byte, v *keyView) []byte {
+	order := make([]int, len(v.gens)) // v.gens by generation; a generation spans shards
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(v.gens[a].gen, v.gens[b].gen) })
 	groups := 0
-	for i := range refs {
-		if i == 0 || refs[i].gen != refs[i-1].gen {
+	for i := range order {
+		if i == 0 || v.gens[order[i]].gen != v.gens[order[i-1]].gen {
 			groups++
 		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(groups))
-	for i := 0; i < len(refs); {
-		gen := refs[i].gen
-		j := i
-		for j < len(refs) && refs[j].gen == gen {
-			j++
+	var refs []viewRef
+	keyOf := func(r viewRef) []byte {
+		rec := v.gens[r.gen].record(r.off)
+		return rec[2 : 2+int(rec[1])]
+	}
+	for i := 0; i < len(order); {
+		gen := v.gens[order[i]].gen
+		refs = refs[:0]
+		for ; i < len(order) && v.gens[order[i]].gen == gen; i++ {
+			for _, sl := range v.gens[order[i]].slots {
+				if uint32(sl>>32) >= 2 {
+					r := viewRef{gen: uint32(order[i]), off: uint32(sl)}
+					r.prefix = keyPrefix(keyOf(r))
+					refs = append(refs, r)
+				}
+			}
 		}
-		start := gen * t.spanNanos
+		slices.SortFunc(refs, func(a, b viewRef) int {
+			if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+				return c
+			}
+			return bytes.Compare(keyOf(a), keyOf(b))
+		})
+		start := gen * v.spanNanos
 		dst = binary.AppendVarint(dst, start)
-		dst = binary.AppendVarint(dst, start+t.spanNanos)
-		dst = binary.AppendUvarint(dst, uint64(j-i))
-		for ; i < j; i++ {
-			key, a := decodeKeyRecord(refs[i].record(), start)
+		dst = binary.AppendVarint(dst, start+v.spanNanos)
+		dst = binary.AppendUvarint(dst, uint64(len(refs)))
+		for _, r := range refs {
+			key, a := decodeKeyRecord(v.gens[r.gen].record(r.off), start)
 			dst = binary.AppendUvarint(dst, uint64(len(key)))
 			dst = append(dst, key...)
 			dst = append(dst, byte(a.kind))
@@ -322,7 +414,7 @@ func (e *Engine) loadProduct(d *decoder) {
 		if o.status < OrderPending || o.status > OrderCancelled || o.qty < 1 {
 			panic(fmt.Sprintf("product %d: order %d is %+v", a.id, id, o))
 		}
-		a.orders[id] = o
+		a.orders.set(id, o)
 		e.orders.publish(id, a.id)
 		if o.status == OrderPending {
 			e.stats.OrdersPending.Add(1)
@@ -342,20 +434,19 @@ func (e *Engine) loadProduct(d *decoder) {
 // those of paid orders.
 func (a *actor) checkHeldUnits() {
 	var reserved, sold int64
-	a.holds.each(a.holds.firstSeq, func(_ uint64, h *holdState) bool {
+	a.holds.each(func(_ uint64, h *holdState) {
 		if h.status == HoldActive {
 			reserved += h.qty
 		}
-		return true
 	})
-	for _, o := range a.orders {
+	a.orders.each(func(_ uint64, o *orderState) {
 		switch o.status {
 		case OrderPending:
 			reserved += o.qty
 		case OrderPaid:
 			sold += o.qty
 		}
-	}
+	})
 	if reserved != a.counts.reserved || sold != a.counts.sold {
 		panic(fmt.Sprintf("product %d: counts %+v disagree with holds and orders (reserved %d, sold %d)",
 			a.id, a.counts, reserved, sold))

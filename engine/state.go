@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // counts are a product's stock numbers. The invariant, checked after every
 // applied record: total = available + reserved + sold, none negative.
@@ -24,55 +27,79 @@ type holdState struct {
 	orderID      uint64
 }
 
-// holdChunkLen is how many holds one chunk of a holdLog stores (48 bytes
-// each: 192 KiB a chunk).
-const holdChunkLen = 4096
-
 // holdLog keeps a product's holds in creation order, addressed by sequence
 // number: creating one is an append, finding one an index, and forgetting
 // old ones drops a prefix. Hold sequence numbers start at 1.
 //
-// The holds live in fixed-size chunks, not in one slice: a slice of
-// millions of holds that grows by copying itself would stall the actor
-// (and every request queued for the product) for tens of milliseconds
-// at each growth, which is what the hold path's maxima showed. A chunk is
-// allocated when the newest fills and dropped when the oldest is all
-// forgotten; one dropped chunk is kept for reuse.
+// The holds are stored in chunks of holdChunkLen, shared copy-on-write with
+// snapshot views (view): taking a view marks the chunks shared and copies
+// only the list of them; the first write to a shared chunk afterwards
+// (mut, add) copies that chunk. Reads (get, at) never copy.
 type holdLog struct {
-	firstSeq uint64 // sequence number of the oldest kept hold
-	head     int    // its index in chunks[0]
-	count    int    // holds kept
-	chunks   []*[holdChunkLen]holdState
-	spare    *[holdChunkLen]holdState
+	firstSeq uint64       // sequence number of the first kept hold
+	skip     int          // forgotten holds at the front of chunks[0]
+	n        int          // kept holds
+	chunks   []*holdChunk // all full but the last
+}
+
+// holdChunkLen is the most holds per chunk: the first write to one after a
+// snapshot copies up to 1,024 holds (48 KiB).
+const holdChunkLen = 1024
+
+type holdChunk struct {
+	shared bool // a snapshot view reads it: copy before writing
+	items  []holdState
 }
 
 // nextSeq is the sequence number the next hold gets.
-func (l *holdLog) nextSeq() uint64 { return l.firstSeq + uint64(l.count) }
+func (l *holdLog) nextSeq() uint64 { return l.firstSeq + uint64(l.n) }
 
-// slot is the storage of kept hold seq.
-func (l *holdLog) slot(seq uint64) *holdState {
-	pos := l.head + int(seq-l.firstSeq)
-	return &l.chunks[pos/holdChunkLen][pos%holdChunkLen]
+// kept reports whether hold seq is kept.
+func (l *holdLog) kept(seq uint64) bool { return seq >= l.firstSeq && seq < l.nextSeq() }
+
+// slot returns the chunk index and offset of kept hold seq.
+func (l *holdLog) slot(seq uint64) (int, int) {
+	p := int(seq-l.firstSeq) + l.skip
+	return p / holdChunkLen, p % holdChunkLen
 }
 
-// get returns the hold seq if it is kept and its secret matches.
+// get returns the hold seq if it is kept and its secret matches; the hold
+// is for reading only (see mut).
 func (l *holdLog) get(t HoldToken) (*holdState, bool) {
-	if t.Seq < l.firstSeq || t.Seq >= l.nextSeq() {
+	if !l.kept(t.Seq) {
 		return nil, false
 	}
-	h := l.slot(t.Seq)
+	h := l.at(t.Seq)
 	if !t.secretMatches(&h.secret) {
 		return nil, false
 	}
 	return h, true
 }
 
-// at returns hold seq, which must be kept.
+// at returns hold seq, which must be kept, for reading only (see mut).
 func (l *holdLog) at(seq uint64) *holdState {
-	if seq < l.firstSeq || seq >= l.nextSeq() {
+	if !l.kept(seq) {
 		panic(fmt.Sprintf("engine: hold %d is not kept (kept: %d..%d)", seq, l.firstSeq, l.nextSeq()-1))
 	}
-	return l.slot(seq)
+	c, i := l.slot(seq)
+	return &l.chunks[c].items[i]
+}
+
+// mut returns hold seq, which must be kept, for writing.
+func (l *holdLog) mut(seq uint64) *holdState {
+	l.at(seq) // the range check
+	c, i := l.slot(seq)
+	return &l.own(c).items[i]
+}
+
+// own returns chunk c, copied first if a snapshot view shares it.
+func (l *holdLog) own(c int) *holdChunk {
+	ch := l.chunks[c]
+	if ch.shared {
+		ch = &holdChunk{items: slices.Clone(ch.items)}
+		l.chunks[c] = ch
+	}
+	return ch
 }
 
 // add appends hold seq, which must be the next one.
@@ -80,47 +107,69 @@ func (l *holdLog) add(seq uint64, h holdState) {
 	if seq != l.nextSeq() {
 		panic(fmt.Sprintf("engine: hold %d created out of sequence (next is %d)", seq, l.nextSeq()))
 	}
-	if pos := l.head + l.count; pos/holdChunkLen == len(l.chunks) {
-		c := l.spare
-		if c == nil {
-			c = new([holdChunkLen]holdState)
-		}
-		l.spare = nil
-		l.chunks = append(l.chunks, c)
+	if (l.skip+l.n)%holdChunkLen == 0 {
+		l.chunks = append(l.chunks, &holdChunk{})
 	}
-	l.count++
-	*l.slot(seq) = h
+	ch := l.own(len(l.chunks) - 1)
+	ch.items = append(ch.items, h)
+	l.n++
 }
 
 // forgetBefore drops the oldest holds while they are finished (ordered or
 // expired) and expired before cutoffNanos. An active hold stops it: holds
 // share one TTL, so older ones behind it are few and soon forgotten.
 func (l *holdLog) forgetBefore(cutoffNanos int64) {
-	for l.count > 0 {
-		h := &l.chunks[0][l.head]
-		if h.status == HoldActive || h.expiresNanos >= cutoffNanos {
-			return
+	n := l.forgettable(cutoffNanos)
+	if n == 0 {
+		return
+	}
+	l.firstSeq += uint64(n)
+	l.n -= n
+	l.skip += n
+	for l.skip >= holdChunkLen { // whole chunks forgotten
+		l.chunks[0] = nil
+		l.chunks = l.chunks[1:]
+		l.skip -= holdChunkLen
+	}
+}
+
+// forgettable is how many holds forgetBefore(cutoffNanos) would drop.
+func (l *holdLog) forgettable(cutoffNanos int64) int {
+	n := 0
+	for seq := l.firstSeq; n < l.n; seq++ {
+		if h := l.at(seq); h.status == HoldActive || h.expiresNanos >= cutoffNanos {
+			break
 		}
-		*h = holdState{}
-		l.firstSeq++
-		l.count--
-		if l.head++; l.head == holdChunkLen {
-			l.spare = l.chunks[0]
-			l.chunks[0] = nil
-			l.chunks = l.chunks[1:]
-			l.head = 0
+		n++
+	}
+	return n
+}
+
+// each calls f for every kept hold, oldest first, for reading.
+func (l *holdLog) each(f func(seq uint64, h *holdState)) {
+	seq := l.firstSeq
+	for c, ch := range l.chunks {
+		from := 0
+		if c == 0 {
+			from = l.skip
+		}
+		for i := from; i < len(ch.items); i++ {
+			f(seq, &ch.items[i])
+			seq++
 		}
 	}
 }
 
-// each calls fn for every kept hold from seq on, oldest first, while fn
-// returns true.
-func (l *holdLog) each(seq uint64, fn func(seq uint64, h *holdState) bool) {
-	for seq = max(seq, l.firstSeq); seq < l.nextSeq(); seq++ {
-		if !fn(seq, l.slot(seq)) {
-			return
-		}
+// view returns the holds kept at cutoffNanos (as forgetBefore would leave
+// them) in a holdLog of their own that does not change afterwards: the
+// chunks are shared copy-on-write.
+func (l *holdLog) view(cutoffNanos int64) holdLog {
+	for _, ch := range l.chunks {
+		ch.shared = true
 	}
+	v := holdLog{firstSeq: l.firstSeq, skip: l.skip, n: l.n, chunks: slices.Clone(l.chunks)}
+	v.forgetBefore(cutoffNanos) // on v's own chunk list: the chunks are not written
+	return v
 }
 
 // orderState is what an actor keeps of one order.

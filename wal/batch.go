@@ -67,7 +67,10 @@ func (l *Log) checkLastIndex(want uint64) {
 
 // truncateFront runs TruncateFront on the goroutine that owns the log. A
 // failure after tidwall/wal started changing files is fatal, like a write
-// failure: the files may be half-way.
+// failure: the files may be half-way. tidwall/wal marks its log corrupt
+// (every later call answers ErrCorrupt) exactly then; a failure that left
+// it sound (writing the new first segment's copy: ENOSPC) changed nothing
+// and is returned as ErrTruncateFailed, the log going on.
 func (l *Log) truncateFront(index uint64) error {
 	if l.sticky != nil {
 		return l.sticky
@@ -80,6 +83,11 @@ func (l *Log) truncateFront(index uint64) error {
 		return nil
 	}
 	err := l.tw.TruncateFront(index)
+	if err != nil {
+		if _, sound := l.tw.FirstIndex(); sound == nil {
+			return fmt.Errorf("%w: TruncateFront(%d): %w", ErrTruncateFailed, index, err)
+		}
+	}
 	if err == nil {
 		err = syncDir(l.dir) // tidwall/wal renames and removes without syncing the directory
 	}

@@ -72,6 +72,13 @@ func (l *Log) submit(s submission) {
 // once the change is durable. It is meant for snapshots: write the state
 // as of index N durably, then TruncateFront(N+1). Before Start it runs
 // directly, on the calling goroutine.
+//
+// A failure before any file changed (tidwall/wal first writes the rest of
+// the new first segment to a new file: on a full disk that is where it
+// fails) is an ErrTruncateFailed: the log keeps every record and goes on
+// accepting writes; the caller may try again later. A failure after files
+// started changing is the log's permanent failure, like a failed write
+// (Failed is closed).
 func (l *Log) TruncateFront(index uint64) error {
 	if !l.started.Load() {
 		l.closeMu.RLock()

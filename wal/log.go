@@ -21,6 +21,9 @@ var (
 	// ErrOutOfRange is returned by TruncateFront for an index outside
 	// [FirstIndex, LastIndex+1].
 	ErrOutOfRange = errors.New("wal: index out of range")
+	// ErrTruncateFailed wraps a TruncateFront that failed before changing
+	// any file (a full disk): the log is unchanged and still usable.
+	ErrTruncateFailed = errors.New("wal: truncating the log's front failed; the log is unchanged")
 	// ErrStarted is returned by Replay after Start.
 	ErrStarted = errors.New("wal: Replay after Start")
 )

@@ -2,7 +2,9 @@ package wal
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -137,4 +139,49 @@ func TestSubmitDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per Submit round trip, want 0", allocs)
 	}
+}
+
+// TestTruncateFrontFailureLeavesTheLogUsable: a TruncateFront that fails
+// before any file changed (here the copy of the new first segment cannot
+// be created, as on a full disk) is ErrTruncateFailed, not the log's
+// permanent failure: Failed stays open, writes go on, every record is
+// kept, and a later TruncateFront succeeds.
+func TestTruncateFrontFailureLeavesTheLogUsable(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 5 * testEntryBytes}
+	l := mustOpen(t, dir, opts)
+	l.Start()
+	defer l.Close()
+	if err := submitWait(l, testRecords(0, 50)); err != nil {
+		t.Fatal(err)
+	}
+	// tidwall/wal writes <index>.START.TEMP first; a directory in its
+	// place makes that open fail (it removes the directory afterwards).
+	blocker := filepath.Join(dir, fmt.Sprintf("%020d.START.TEMP", 23))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := l.TruncateFront(23)
+	if !errors.Is(err, ErrTruncateFailed) {
+		t.Fatalf("TruncateFront with its copy blocked: %v, want ErrTruncateFailed", err)
+	}
+	select {
+	case <-l.Failed():
+		t.Fatalf("a truncation that changed nothing failed the log: %v", l.Err())
+	default:
+	}
+	if l.FirstIndex() != 1 {
+		t.Fatalf("FirstIndex %d after a failed truncation, want 1", l.FirstIndex())
+	}
+	if err := submitWait(l, testRecords(50, 60)); err != nil {
+		t.Fatalf("append after a failed truncation: %v", err)
+	}
+	_ = os.RemoveAll(blocker)
+	if err := l.TruncateFront(23); err != nil {
+		t.Fatalf("TruncateFront once the copy can be made: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertRecords(t, reopenRecords(t, dir, opts), testRecords(22, 60))
 }

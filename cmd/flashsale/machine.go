@@ -167,10 +167,20 @@ func (m *partitionMachine) digest() (uint64, [32]byte, error) {
 }
 
 func (m *partitionMachine) encode(dst []byte, now time.Time, applied func() uint64) ([]byte, uint64, error) {
+	view, index, err := m.capture(now, applied)
+	if err != nil {
+		return nil, 0, err
+	}
+	return view.AppendTo(dst), index, nil // the engine runs on meanwhile
+}
+
+// capture takes a view of the partition's state and the index it
+// reflects; a live engine is paused only while the view is taken.
+func (m *partitionMachine) capture(now time.Time, applied func() uint64) (*engine.SnapshotView, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.live {
-		return m.eng.AppendSnapshot(dst, now), m.index, nil
+		return m.eng.CaptureSnapshot(now), m.index, nil
 	}
 	if !m.started {
 		return nil, 0, errPromoting
@@ -183,7 +193,7 @@ func (m *partitionMachine) encode(dst []byte, now time.Time, applied func() uint
 	// While mu is held the loop cannot rebuild the partition, and while
 	// the engine is paused nothing new is proposed: the applied index is
 	// that of the engine's last committed entry.
-	return m.eng.AppendSnapshot(dst, now), applied(), nil
+	return m.eng.CaptureSnapshot(now), applied(), nil
 }
 
 // stop stops a live engine (at shutdown, after the node stopped).

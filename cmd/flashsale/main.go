@@ -161,6 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Connections:    connLimits(cfg, log, nil),
 	})
 	registerWALMetrics(srv, wlog)
+	snaps.registerMetrics(srv)
 	return serve(ctx, srv, wlog, cfg.commitStallTimeout, cfg.addr, log, shutdownCore, func(e *zerolog.Event) *zerolog.Event {
 		return e.Str("data_dir", cfg.dataDir).Str("fsync", cfg.fsync).
 			Bool("admin", cfg.adminToken != "").Bool("webhook_signatures", cfg.webhookSecret != "").

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -8,6 +10,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wal"
+	"github.com/rs/zerolog"
 )
 
 func snapshotFiles(t *testing.T, dataDir string) []string {
@@ -101,5 +107,88 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within 10 s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSnapshotTruncateFailureKeepsTheLog: a snapshot is written but the
+// drop of the log's front after it fails without changing anything (the
+// copy tidwall/wal makes of the new first segment cannot be created, as on
+// a full disk). take says so (errSnapshotTruncate) and counts it; the log
+// has not failed and keeps its records, the engine goes on, and the next
+// snapshot drops the front.
+func TestSnapshotTruncateFailureKeepsTheLog(t *testing.T) {
+	dir := t.TempDir()
+	walDir := filepath.Join(dir, "wal")
+	wlog, err := wal.Open(walDir, wal.Options{NoSync: true, SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlog.Start()
+	defer wlog.Close()
+	cfg := engine.DefaultConfig()
+	cfg.Journal = wlog
+	eng := engine.New(cfg)
+	eng.Start()
+	defer eng.Stop()
+	if _, err := eng.Seed([]engine.ProductSpec{{ID: 1, Name: "P", PriceCents: 1, TotalStock: 1_000_000, MaxPerHold: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	holds := func(n int) {
+		t.Helper()
+		for range n {
+			if r := eng.CreateHold(1, 1, nil); r.Code != engine.OK {
+				t.Fatalf("hold: %v", r.Code)
+			}
+		}
+	}
+	s := &snapshotter{eng: eng, wlog: wlog, dir: wal.SnapshotDir(dir), snapshotEvery: 1, log: zerolog.Nop()}
+	holds(200)
+	if err := s.take(); err != nil {
+		t.Fatal(err)
+	}
+	first := s.lastIndex
+	holds(200)
+	blocker := filepath.Join(walDir, fmt.Sprintf("%020d.START.TEMP", first))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = s.take()
+	if !errors.Is(err, errSnapshotTruncate) || !errors.Is(err, wal.ErrTruncateFailed) {
+		t.Fatalf("take with the truncation blocked: %v, want errSnapshotTruncate and wal.ErrTruncateFailed", err)
+	}
+	if got := s.stats.truncateFailures.Load(); got != 1 {
+		t.Fatalf("truncate failures %d, want 1", got)
+	}
+	if got := s.stats.written.Load(); got != 2 {
+		t.Fatalf("snapshots written %d, want 2 (the second was saved before the truncation)", got)
+	}
+	select {
+	case <-wlog.Failed():
+		t.Fatalf("the failed truncation failed the log: %v", wlog.Err())
+	default:
+	}
+	if wlog.FirstIndex() != 1 {
+		t.Fatalf("log starts at %d after a failed truncation, want 1", wlog.FirstIndex())
+	}
+	second := s.lastIndex
+	holds(200) // the engine goes on
+	if err := s.take(); err != nil {
+		t.Fatalf("the next snapshot: %v", err)
+	}
+	if wlog.FirstIndex() != second {
+		t.Fatalf("log starts at %d after the next snapshot, want %d", wlog.FirstIndex(), second)
+	}
+}
+
+// TestSnapshotRetryBacksOff: the wait after a failure doubles from
+// snapshotRetryFirst up to snapshotRetryMax.
+func TestSnapshotRetryBacksOff(t *testing.T) {
+	var got []time.Duration
+	for w := time.Duration(0); len(got) < 12; {
+		w = nextSnapshotRetry(w)
+		got = append(got, w)
+	}
+	if got[0] != snapshotRetryFirst || got[1] != 2*snapshotRetryFirst || got[len(got)-1] != snapshotRetryMax {
+		t.Fatalf("waits %v: want %v doubling up to %v", got, snapshotRetryFirst, snapshotRetryMax)
 	}
 }
