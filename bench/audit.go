@@ -1,6 +1,6 @@
 package bench
 
-// checkProductArithmetic records a violation for each invariant of docs/api.md's
+// checkProductArithmetic records a violation for each invariant of docs/API.md's
 // stock arithmetic that p breaks: total = available + reserved + sold, and no
 // count below zero. when names the moment, e.g. "after the load".
 func checkProductArithmetic(v *violations, when string, p Product) {

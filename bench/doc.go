@@ -1,5 +1,5 @@
 // Package bench is flashbench's load generator: it drives a server that
-// implements the flash sale HTTP contract (docs/api.md) with named
+// implements the flash sale HTTP contract (docs/API.md) with named
 // workloads, measures latency with HDR histograms, and audits the server's
 // stock arithmetic over HTTP at the end of every run.
 //

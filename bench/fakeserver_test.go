@@ -53,7 +53,7 @@ type storedAnswer struct {
 	answer []byte
 }
 
-// fakeServer is a small in-memory implementation of docs/api.md, enough for
+// fakeServer is a small in-memory implementation of docs/API.md, enough for
 // flashbench's workloads: products, holds (no expiry), orders, webhooks
 // with idempotency keys and queued early events, admin product creation.
 type fakeServer struct {

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-// Order statuses of docs/api.md.
+// Order statuses of docs/API.md.
 const (
 	statusPending   = "pending"
 	statusPaid      = "paid"

@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// webhookSigner produces X-Signature values per docs/api.md:
+// webhookSigner produces X-Signature values per docs/API.md:
 // "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">".
 // It is not safe for concurrent use; each worker owns one.
 type webhookSigner struct {

@@ -5,7 +5,7 @@ package docs
 
 import _ "embed"
 
-// OpenAPI is docs/openapi.yaml, the machine-readable form of docs/api.md.
+// OpenAPI is docs/openapi.yaml, the machine-readable form of docs/API.md.
 //
 //go:embed openapi.yaml
 var OpenAPI []byte

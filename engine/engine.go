@@ -52,7 +52,7 @@ type Config struct {
 	OnRefundNeeded func(orderID, productID uint64)
 }
 
-// DefaultConfig is docs/api.md's defaults, with the system clock and no journal.
+// DefaultConfig is docs/API.md's defaults, with the system clock and no journal.
 func DefaultConfig() Config {
 	return Config{
 		HoldTTL:                2 * time.Minute,
@@ -79,7 +79,7 @@ const IdempotencyKeyBytesLimit = 256 << 30
 // every deadline (a timestamp plus a TTL) far inside int64 nanoseconds.
 const TTLMax = 30 * 24 * time.Hour
 
-// StockMax is the largest total stock of a product (docs/api.md: numbers up to
+// StockMax is the largest total stock of a product (docs/API.md: numbers up to
 // 10^12): creating or restocking beyond it is CodeInvalidArgument.
 const StockMax = 1_000_000_000_000
 

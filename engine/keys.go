@@ -53,7 +53,7 @@ const (
 	keyRingSlots = keyGenerations + 2
 
 	// KeyBytesMax is the longest idempotency key the engine remembers
-	// (docs/api.md: 1 to 255 visible ASCII characters).
+	// (docs/API.md: 1 to 255 visible ASCII characters).
 	KeyBytesMax = 255
 
 	keyChunkShift    = 14 // an arena chunk is at most 16 KiB, so an offset inside it fits 14 bits

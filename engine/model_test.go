@@ -8,7 +8,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// The model is a plain sequential rendering of docs/api.md's rules, written
+// The model is a plain sequential rendering of docs/API.md's rules, written
 // without the engine's structures, to check the engine against.
 type model struct {
 	now       time.Time

@@ -1,7 +1,7 @@
 package engine
 
 // OrderIDAheadMax is how far beyond the highest order id handed out a
-// webhook's order id may be and still be queued (docs/api.md): a webhook
+// webhook's order id may be and still be queued (docs/API.md): a webhook
 // for an id further ahead is CodeOrderNotFound, stores nothing and logs
 // nothing, so that nobody can fill the queued webhooks with ids of the far
 // future. The bound is the engine's own: in cluster mode each partition's

@@ -145,7 +145,7 @@ var codeNames = [...]string{
 	CodeUnavailable:       "unavailable",
 }
 
-// String is the API error code of c (docs/api.md's "error" field).
+// String is the API error code of c (docs/API.md's "error" field).
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
 		return codeNames[c]

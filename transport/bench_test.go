@@ -92,7 +92,7 @@ var (
 	paidBody    = []byte(`{"status":"success","order_id":1}`)
 )
 
-// hotPaths are the steady-state requests docs/api.md's clients send most; each
+// hotPaths are the steady-state requests docs/API.md's clients send most; each
 // must allocate nothing in the front end. setup runs once before measuring.
 type hotPath struct {
 	name  string

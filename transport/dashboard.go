@@ -16,7 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The operator's page (docs/api.md, "The dashboard"): GET /dashboard serves
+// The operator's page (docs/API.md, "The dashboard"): GET /dashboard serves
 // it, GET /dashboard/stats the JSON it polls every second, GET
 // /dashboard/assets/{file} its script, style sheet and the vendored uPlot.
 // Everything is embedded in the binary: an operator behind a strict proxy or

@@ -7,8 +7,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// apiError is one error answer: status, docs/api.md's stable code, a sentence for
-// a human, and the optional details docs/api.md names.
+// apiError is one error answer: status, docs/API.md's stable code, a sentence for
+// a human, and the optional details docs/API.md names.
 type apiError struct {
 	status       int
 	code         string

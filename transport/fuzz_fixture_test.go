@@ -152,7 +152,7 @@ func (fx *fuzzFixture) serve(req fuzzRequest) {
 	fx.srv.Handler(&fx.ctx)
 }
 
-// endpointAnswers lists, for one endpoint, every status docs/api.md allows and
+// endpointAnswers lists, for one endpoint, every status docs/API.md allows and
 // the error codes each may carry (none for a success).
 type endpointAnswers map[int][]string
 
@@ -222,7 +222,7 @@ func (fx *fuzzFixture) check(t *testing.T, req fuzzRequest, allowed endpointAnsw
 	fx.checkFuzzContract(t, req)
 	codes, ok := allowed[status]
 	if !ok {
-		t.Fatalf("status not allowed by docs/api.md: %s", what())
+		t.Fatalf("status not allowed by docs/API.md: %s", what())
 	}
 	var answer map[string]any
 	if err := json.Unmarshal(body, &answer); err != nil || answer == nil {

@@ -138,7 +138,7 @@ func signatureFlaw(header, body []byte, now int64) string {
 }
 
 // FuzzIdempotencyKey sets an arbitrary Idempotency-Key header value and
-// checks the validator against docs/api.md's rule (1 to 255 bytes, each 0x21 to
+// checks the validator against docs/API.md's rule (1 to 255 bytes, each 0x21 to
 // 0x7e) applied to what the request carries: valid exactly when the rule
 // holds, the key returned byte for byte, and a key that obeys the rule as
 // sent is carried unchanged. It then sends the same header on
@@ -187,7 +187,7 @@ func FuzzIdempotencyKey(f *testing.F) {
 	})
 }
 
-// keyRule is docs/api.md's Idempotency-Key rule.
+// keyRule is docs/API.md's Idempotency-Key rule.
 func keyRule(k []byte) bool {
 	if len(k) < 1 || len(k) > 255 {
 		return false

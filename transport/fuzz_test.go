@@ -12,7 +12,7 @@ import (
 // The request fuzz targets of POST /api/holds and POST /api/orders. `go test`
 // runs their seeds (below and in testdata/fuzz); `make fuzz` explores. Each
 // input goes through Server.Handler, and fuzzFixture.check holds the answer
-// to docs/api.md: an allowed status and error code, one JSON object, and nothing
+// to docs/API.md: an allowed status and error code, one JSON object, and nothing
 // changed by a refusal.
 
 // FuzzHoldBody sends arbitrary bodies, with or without an arbitrary

@@ -14,7 +14,7 @@ const failureReasonBytesMax = 255
 
 var hdrSignature = []byte("X-Signature")
 
-// paymentWebhook is POST /api/payments/webhook. Checks run in docs/api.md's
+// paymentWebhook is POST /api/payments/webhook. Checks run in docs/API.md's
 // order: size, then the signature (when a secret is set; before the key, so
 // an unsigned request learns nothing), then the Idempotency-Key, the JSON
 // and its fields. A refused request stores nothing.

@@ -12,7 +12,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 )
 
-// millisRFC3339 is docs/api.md's timestamp form.
+// millisRFC3339 is docs/API.md's timestamp form.
 var millisRFC3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 
 // TestHoldStockBoundary: stock 50, 500 clients at once over 500 connections,
@@ -88,7 +88,7 @@ func TestHoldCreatedShape(t *testing.T) {
 		t.Errorf("bad hold body %s", r.body)
 	}
 	if len(m) != 4 {
-		t.Errorf("201 body has fields beyond docs/api.md's: %s", r.body)
+		t.Errorf("201 body has fields beyond docs/API.md's: %s", r.body)
 	}
 	expires, _ := time.Parse(time.RFC3339, m["expires_at"].(string))
 	if d := time.Until(expires); d < time.Minute || d > 2*time.Minute+time.Second {
@@ -121,7 +121,7 @@ func TestHoldExpiry(t *testing.T) {
 	}
 }
 
-// TestHoldExpiryPrecision: docs/api.md allows an expired hold to count for at
+// TestHoldExpiryPrecision: docs/API.md allows an expired hold to count for at
 // most 100 ms after its expires_at. The test gives the noisy machine a
 // little more before failing, and says how late the release was.
 func TestHoldExpiryPrecision(t *testing.T) {

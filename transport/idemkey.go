@@ -2,7 +2,7 @@ package transport
 
 import "github.com/valyala/fasthttp"
 
-// idempotencyKeyBytesMax is docs/api.md's longest Idempotency-Key.
+// idempotencyKeyBytesMax is docs/API.md's longest Idempotency-Key.
 const idempotencyKeyBytesMax = 255
 
 var hdrIdempotencyKey = []byte("Idempotency-Key")

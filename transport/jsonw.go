@@ -128,7 +128,7 @@ func appendTokenField(dst []byte, name string, t engine.HoldToken) []byte {
 	return append(t.AppendText(dst), '"')
 }
 
-// appendProduct appends docs/api.md's Product object.
+// appendProduct appends docs/API.md's Product object.
 func appendProduct(dst []byte, p *engine.Product) []byte {
 	dst = append(dst, '{')
 	dst = appendUintField(dst, "id", p.ID)
@@ -164,7 +164,7 @@ func appendHold(dst []byte, h *engine.Hold) []byte {
 	return append(dst, '}')
 }
 
-// appendOrder appends docs/api.md's Order object; failure_reason only when set.
+// appendOrder appends docs/API.md's Order object; failure_reason only when set.
 func appendOrder(dst []byte, o *engine.Order) []byte {
 	dst = append(dst, '{')
 	dst = appendUintField(dst, "order_id", o.ID)

@@ -14,7 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// Connection limits (docs/api.md, "Limits"). A connection above them is
+// Connection limits (docs/API.md, "Limits"). A connection above them is
 // answered 503 overloaded with Retry-After: 1 in JSON, like any other
 // overload, and closed; it never reaches fasthttp, whose own limits would
 // answer in plain text.

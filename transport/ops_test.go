@@ -11,7 +11,7 @@ import (
 )
 
 // TestHealthAndMetrics: /healthz is {"status":"ok"} until the server drains;
-// /metrics is Prometheus text with the series docs/api.md lists.
+// /metrics is Prometheus text with the series docs/API.md lists.
 func TestHealthAndMetrics(t *testing.T) {
 	ts := startServer(t, nil)
 	h := ts.do("GET", "/healthz", "")

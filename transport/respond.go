@@ -35,13 +35,13 @@ func writeError(ctx *fasthttp.RequestCtx, sc *scratch, e *apiError) {
 	writeJSON(ctx, e.status, sc.out)
 }
 
-// markReplayed adds docs/api.md's replay header to an idempotent replay.
+// markReplayed adds docs/API.md's replay header to an idempotent replay.
 func markReplayed(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetCanonical(hdrIdempotentReplayed, hdrTrue)
 }
 
 // readBody returns the request body, or answers 413 and reports false when
-// it is above docs/api.md's 64 KiB.
+// it is above docs/API.md's 64 KiB.
 func readBody(ctx *fasthttp.RequestCtx, sc *scratch) ([]byte, bool) {
 	body := ctx.PostBody()
 	if len(body) > bodyBytesMax {

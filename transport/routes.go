@@ -37,7 +37,7 @@ const (
 	suffixRestock      = "/restock"
 )
 
-// routes registers every endpoint of docs/api.md. Admin routes exist only when an
+// routes registers every endpoint of docs/API.md. Admin routes exist only when an
 // admin token is configured, so that without one they are plain 404s.
 func (s *Server) routes() {
 	r := router.New()

@@ -149,7 +149,7 @@ func (s *Server) Fail() { s.failed.Store(true) }
 // so load balancers stop sending work while in-flight requests finish.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Bounds of a request (docs/api.md, "Limits"). fasthttp reads at most
+// Bounds of a request (docs/API.md, "Limits"). fasthttp reads at most
 // readBufferBytes of request line and headers (more is 431
 // headers_too_large) and at most bodyBytesMax of body (more is 413
 // body_too_large, refused from Content-Length alone before any of the body
@@ -159,7 +159,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // most readBufferBytes + bodyBytesMax of request.
 const (
 	bodyBytesMax = 64 << 10
-	// headerBytesMax is what docs/api.md promises to serve: 16 KiB of
+	// headerBytesMax is what docs/API.md promises to serve: 16 KiB of
 	// header fields (shoppers' browsers carry big cookies).
 	headerBytesMax = 16 << 10
 	// requestLineBytesMax is the room left for the request line (method,

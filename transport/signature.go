@@ -9,7 +9,7 @@ import (
 )
 
 // signatureTolerance is how far a webhook's t may be from the server's clock
-// either way (docs/api.md: 5 minutes), which bounds the replay window of a
+// either way (docs/API.md: 5 minutes), which bounds the replay window of a
 // captured request.
 const signatureTolerance = 5 * time.Minute
 

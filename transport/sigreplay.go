@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// A signature is good for one delivery (docs/api.md): the same signed
+// A signature is good for one delivery (docs/API.md): the same signed
 // webhook presented again under another Idempotency-Key while its t is
 // still within signatureTolerance is 401 signature_replayed; under the same
 // key it is the ordinary idempotent replay, answered by the engine.

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// validationCase is one bad request of docs/api.md and its defined answer.
+// validationCase is one bad request of docs/API.md and its defined answer.
 type validationCase struct {
 	name    string
 	method  string
@@ -31,7 +31,7 @@ func (c validationCase) with(headers ...string) validationCase {
 	return c
 }
 
-// TestValidationErrors sends every malformed request of docs/api.md's table and
+// TestValidationErrors sends every malformed request of docs/API.md's table and
 // fine print, and checks the status, the error code, the field, and that
 // nothing changed: the products and the number of logged records are the
 // same before and after.

@@ -209,7 +209,7 @@ func (c *Checker) Check(ex *Exchange) error {
 }
 
 // isConnectionRefusal reports whether ex was answered by the listener's
-// connection limits (docs/api.md, "Limits"): 503 overloaded with
+// connection limits (docs/API.md, "Limits"): 503 overloaded with
 // Retry-After, in the Error shape.
 func isConnectionRefusal(ex *Exchange) bool {
 	if ex.Status != http.StatusServiceUnavailable || ex.RespHeader.Get("Retry-After") == "" {

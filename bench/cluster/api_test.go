@@ -217,7 +217,7 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 }
 
 // TestWebhookQueuedInOrderPartition: a payment webhook for an order id
-// that does not exist yet is answered 202 queued (docs/api.md), by whichever
+// that does not exist yet is answered 202 queued (docs/API.md), by whichever
 // node it reaches; when that order is created, the 201 of POST /api/orders
 // already shows it paid, every node reads it paid, and the units are sold.
 // The webhook's key replays its 202 byte for byte afterwards.

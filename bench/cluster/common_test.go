@@ -123,7 +123,7 @@ func (r reply) errorCode() string {
 	return e.Error
 }
 
-// client speaks docs/api.md to any node.
+// client speaks docs/API.md to any node.
 type client struct{ hc *http.Client }
 
 func newClient(t testing.TB, timeout time.Duration) *client {
@@ -168,7 +168,7 @@ func (c *client) do(base, method, path, body, key string) (reply, error) {
 		retryAfter: resp.Header.Get("Retry-After"), header: resp.Header, took: time.Since(start)}, nil
 }
 
-// The JSON shapes of docs/api.md the tests read.
+// The JSON shapes of docs/API.md the tests read.
 type (
 	productJSON struct {
 		ID             int64 `json:"id"`

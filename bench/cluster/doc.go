@@ -38,7 +38,7 @@
 //     replay, and a wrong total, so its pass means something.
 //   - TestLinearizableAcrossFailovers: a recorded history of requests to
 //     random live nodes across leader kills is linearizable against
-//     bench/linearize's model of docs/api.md (a 503 unavailable counts as an
+//     bench/linearize's model of docs/API.md (a 503 unavailable counts as an
 //     unknown outcome). TestLinearizableAcrossPartitions: the same with
 //     the leader's links cut off and healed instead of kills. (That the
 //     model catches violations is bench/linearize's own tests' job: proving

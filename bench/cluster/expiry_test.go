@@ -7,7 +7,7 @@ import (
 
 // TestFailoverReleasesDueHolds: a hold whose time passes while its
 // partition has no leader (its leader was killed) is released by the new
-// leader within 100 ms of the partition serving again (docs/api.md: expiry is
+// leader within 100 ms of the partition serving again (docs/API.md: expiry is
 // driven by each partition's leader; after a failover, holds whose time
 // passed are released within 100 ms of the new leader taking over). The
 // serving moment is the first product read through a survivor that is not

@@ -92,7 +92,7 @@ func without(ids []int, id int) []int {
 
 // TestFailoverTime: after kill -9 of a partition's leader, a hold on a
 // product of that partition, tried every 20 ms through the other nodes,
-// gets its first 201 within 3 s (docs/api.md: "after a leader dies, its
+// gets its first 201 within 3 s (docs/API.md: "after a leader dies, its
 // partitions serve again within 3 s"). Logs the median and the maximum over
 // $FLASHSALE_CLUSTER_CYCLES cycles (default 5).
 func TestFailoverTime(t *testing.T) {

@@ -447,7 +447,7 @@ func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 			errs = append(errs, fmt.Sprintf(format, args...))
 		}
 	}
-	// A read answered 503 is retried for a while: docs/api.md allows a partition
+	// A read answered 503 is retried for a while: docs/API.md allows a partition
 	// without a leader to refuse, and under load on a small machine a
 	// leader may change without a kill. The refusals are counted for the log.
 	var unavailable atomic.Int64

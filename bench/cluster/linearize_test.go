@@ -43,9 +43,9 @@ var linCatalog = []linearize.Product{
 // killed with SIGKILL and restarted, linKills times. Every request is
 // recorded with its call and return time; the history, completed by
 // bench/linearize's sweep of reads, must be linearizable against
-// bench/linearize's sequential model of docs/api.md, per product.
+// bench/linearize's sequential model of docs/API.md, per product.
 //
-// A write answered 503 unavailable is recorded as unanswered: docs/api.md
+// A write answered 503 unavailable is recorded as unanswered: docs/API.md
 // promises that such an answer is never "later undone", but a proposal
 // that a leader appended before losing its leadership may still be
 // committed by its successor, so the 503 proves nothing about the effect.

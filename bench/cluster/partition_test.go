@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// unavailableWithin is docs/api.md's bound for a partition without leader or
+// unavailableWithin is docs/API.md's bound for a partition without leader or
 // majority to answer 503 unavailable (2 s), plus slack for a loaded
 // machine.
 const unavailableWithin = 2500 * time.Millisecond

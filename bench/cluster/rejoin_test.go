@@ -116,7 +116,7 @@ func TestRejoinFromSnapshot(t *testing.T) {
 }
 
 // snapshotsReceived sums the /metrics samples of a node whose name or
-// labels mention both "snapshot" and "received" (docs/api.md names the figure,
+// labels mention both "snapshot" and "received" (docs/API.md names the figure,
 // "snapshot transfers", not the metric), and returns them for the log.
 func snapshotsReceived(cl *client, base string) (float64, string) {
 	r, err := cl.do(base, "GET", "/metrics", "", "")

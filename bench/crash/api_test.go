@@ -12,7 +12,7 @@ import (
 // requestTimeout bounds one HTTP exchange with the server.
 const requestTimeout = 10 * time.Second
 
-// client speaks the API of docs/api.md over net/http.
+// client speaks the API of docs/API.md over net/http.
 type client struct {
 	base string
 	hc   *http.Client
@@ -66,7 +66,7 @@ func (c *client) do(method, path, body, key string) (reply, error) {
 	return reply{status: resp.StatusCode, body: b, replayed: resp.Header.Get("Idempotent-Replayed") == "true"}, nil
 }
 
-// The JSON shapes of docs/api.md that the tests read.
+// The JSON shapes of docs/API.md that the tests read.
 type (
 	productJSON struct {
 		ID             int64 `json:"id"`
@@ -107,14 +107,14 @@ type seedProduct struct {
 	MaxPerHold int64  `json:"max_per_hold"`
 }
 
-// Order statuses of docs/api.md.
+// Order statuses of docs/API.md.
 const (
 	statusPending   = "pending"
 	statusPaid      = "paid"
 	statusCancelled = "cancelled"
 )
 
-// Webhook statuses of docs/api.md and the order status each leads to.
+// Webhook statuses of docs/API.md and the order status each leads to.
 const (
 	webhookSuccess = "success"
 	webhookFailure = "failure"

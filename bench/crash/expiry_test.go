@@ -17,7 +17,7 @@ const (
 	expiryWorkers = 4
 	expiryLoad    = 700 * time.Millisecond
 	// expiryGrace is how long after the last expires_at the server restarts:
-	// more than docs/api.md's 100 ms.
+	// more than docs/API.md's 100 ms.
 	expiryGrace = 300 * time.Millisecond
 )
 

@@ -61,7 +61,7 @@ type knownUnits struct {
 	sold     map[int64]int64
 }
 
-// verify checks every promise of docs/api.md about acknowledged answers that the
+// verify checks every promise of docs/API.md about acknowledged answers that the
 // ledger can judge, then the stock arithmetic. Failures are reported with
 // t.Errorf, prefixed with when.
 func verify(t reporter, when string, c *client, l *ledger, seed []seedProduct, survives survival) knownUnits {

@@ -1,7 +1,7 @@
 // Package doclinks finds references to files that do not exist: relative
 // links in the repository's Markdown (README.md, docs/*.md) and paths
 // named in those pages, in Go comments and in the Makefile's comments
-// (docs/api.md, engine/record.go, cluster.md ...). A reference to
+// (docs/API.md, engine/record.go, cluster.md ...). A reference to
 // anything outside the repository (such as the shared folder beside it
 // that the project was first specified in) is always an error: the repository documents itself. Its
 // test runs on the repository in `make test` and `make lint`.

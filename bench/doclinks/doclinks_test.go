@@ -26,11 +26,11 @@ func TestRepositoryHasNoDeadReferences(t *testing.T) {
 func TestDeadReferencesFound(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
-		"README.md": "See [the API](docs/api.md), [gone](docs/gone.md#x), [web](https://example.org/a.md)\n" +
+		"README.md": "See [the API](docs/API.md), [gone](docs/gone.md#x), [web](https://example.org/a.md)\n" +
 			"and docs/cluster.md, DESIGN.md, the route /openapi.yaml, localhost:8080/x.yaml, examples like seed.json.\n",
-		"docs/api.md":     "Back to [the README](../README.md); the spec in ../shared/API.md.\n",
+		"docs/API.md":     "Back to [the README](../README.md); the spec in ../shared/API.md.\n",
 		"docs/cluster.md": "ok\n",
-		"pkg/a.go": "// Package pkg follows docs/api.md and engine/record.go.\npackage pkg\n\n" +
+		"pkg/a.go": "// Package pkg follows docs/API.md and engine/record.go.\npackage pkg\n\n" +
 			"var s = \"docs/missing.md in a string is not a comment\"\n",
 		"Makefile": "test: # see docs/nothing.md\n\techo docs/notacomment.md\n",
 	}
@@ -55,8 +55,8 @@ func TestDeadReferencesFound(t *testing.T) {
 		"Makefile:docs/nothing.md",
 		"README.md:docs/gone.md",
 		"README.md:DESIGN.md",
-		"docs/api.md:../shared",
-		"docs/api.md:../shared/API.md",
+		"docs/API.md:../shared",
+		"docs/API.md:../shared/API.md",
 		"pkg/a.go:engine/record.go",
 	}
 	if strings.Join(sorted(got), "\n") != strings.Join(sorted(want), "\n") {

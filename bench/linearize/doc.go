@@ -1,7 +1,7 @@
 // Package linearize checks the flash sale HTTP API the way databases are
 // checked: many concurrent clients drive a real server over HTTP, every
 // request is recorded with its call and return time, and the whole history
-// must be linearizable against a sequential model of docs/api.md, checked with
+// must be linearizable against a sequential model of docs/API.md, checked with
 // github.com/anishathalye/porcupine.
 //
 // The package speaks HTTP only and never imports the engine: the model is
@@ -18,7 +18,7 @@
 //     sound), and Consistency, the cross-product checks of ids.
 //   - client.go, recorder.go, workload.go, sweep.go, expiry.go: the
 //     history recorder. Seeded random clients over HTTP; a sweep of reads
-//     after the run; expiries added as operations whose window is docs/api.md's
+//     after the run; expiries added as operations whose window is docs/API.md's
 //     100 ms slack.
 //   - check.go, explain.go, describe.go, dump.go: Check, and for a
 //     violation a readable report of a shrunk failing history, porcupine's

@@ -6,7 +6,7 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// ExpirySlack is how late docs/api.md lets an expiry come: an expired hold never
+// ExpirySlack is how late docs/API.md lets an expiry come: an expired hold never
 // counts once its expires_at has passed by more than 100 ms.
 const ExpirySlack = 100 * time.Millisecond
 
@@ -19,7 +19,7 @@ const clockSlack = 5 * time.Millisecond
 // an expiry that happens at some instant from expires_at to expires_at +
 // ExpirySlack; and, when orderTTL > 0, for every order whose created_at an
 // answer showed, an expiry of its payment window from created_at+orderTTL
-// to ExpirySlack later (docs/api.md states no slack for orders; the model
+// to ExpirySlack later (docs/API.md states no slack for orders; the model
 // grants them the holds' one). A hold whose creation got no answer but
 // whose server died may exist under its placeholder name: it expires
 // holdTTL after some instant between the request's call and the death.

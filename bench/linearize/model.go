@@ -4,10 +4,10 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// NewModel returns the sequential specification of docs/api.md for a server
+// NewModel returns the sequential specification of docs/API.md for a server
 // seeded with catalog, partitioned per product (see partition.go).
 //
-// Step accepts an answered request only if its answer is the one docs/api.md
+// Step accepts an answered request only if its answer is the one docs/API.md
 // gives in the current state. An unanswered request has two successors: the
 // state unchanged (it never took effect) and the state with the effect the
 // request has if it reached the server. The model is therefore

@@ -88,7 +88,7 @@ func (r *routes) partKey(in Input) string {
 }
 
 // partition splits a history into independent sub-histories, one per
-// product. Products share nothing in docs/api.md except the order id sequence,
+// product. Products share nothing in docs/API.md except the order id sequence,
 // whose uniqueness is checked apart (see Consistency), so a history is
 // linearizable if and only if each product's part is. This needs the
 // workload's promise that a hold key names one product and a webhook key

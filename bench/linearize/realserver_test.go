@@ -58,7 +58,7 @@ func TestRealServerLinearizableAcrossKill9(t *testing.T) {
 
 // TestRealServerLinearizableWithExpiry: holds live 300 ms and orders
 // 800 ms, clients pause between requests, so holds and orders expire in
-// the middle of the run; each must expire within docs/api.md's 100 ms.
+// the middle of the run; each must expire within docs/API.md's 100 ms.
 func TestRealServerLinearizableWithExpiry(t *testing.T) {
 	for _, seed := range seeds(2) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {

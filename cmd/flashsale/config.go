@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// config is the server's configuration: docs/api.md's flag table plus the log's
+// config is the server's configuration: docs/API.md's flag table plus the log's
 // escape hatch. Every flag can also come from FLASHSALE_<NAME> (upper case,
 // dashes as underscores); a flag on the command line wins over its variable.
 type config struct {
