@@ -44,7 +44,14 @@ func (t *orderTable) set(id uint64, o orderState) {
 	if !ok {
 		pos = uint32(len(t.index))
 		if pos%orderChunkLen == 0 {
-			t.chunks = append(t.chunks, &orderChunk{})
+			// The first chunk grows as needed (most products have few
+			// orders); a later one is made full size, as append would
+			// overshoot it by a fifth.
+			c := &orderChunk{}
+			if len(t.chunks) > 0 {
+				c.ids, c.items = make([]uint64, 0, orderChunkLen), make([]orderState, 0, orderChunkLen)
+			}
+			t.chunks = append(t.chunks, c)
 		}
 		t.index[id] = pos
 		c := t.own(pos / orderChunkLen)

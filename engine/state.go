@@ -108,7 +108,11 @@ func (l *holdLog) add(seq uint64, h holdState) {
 		panic(fmt.Sprintf("engine: hold %d created out of sequence (next is %d)", seq, l.nextSeq()))
 	}
 	if (l.skip+l.n)%holdChunkLen == 0 {
-		l.chunks = append(l.chunks, &holdChunk{})
+		c := &holdChunk{} // the first grows as needed, later ones are made full size (see orderTable.set)
+		if len(l.chunks) > 0 || l.firstSeq > 1 {
+			c.items = make([]holdState, 0, holdChunkLen)
+		}
+		l.chunks = append(l.chunks, c)
 	}
 	ch := l.own(len(l.chunks) - 1)
 	ch.items = append(ch.items, h)
