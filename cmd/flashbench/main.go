@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -84,6 +85,12 @@ func run(args []string) int {
 	if cfg.WebhookSecret != "" {
 		serverFlags = append(serverFlags, "--webhook-secret", cfg.WebhookSecret)
 	}
+	// Every connection of this client comes from one address: a server
+	// it starts admits them all (its per-address default, 4,096, is for
+	// the public), unless --server-args says otherwise.
+	if !strings.Contains(*serverArgs, "connections-per-ip-max") && cfg.Conns+ceilingConnsSpare > serverPerIPDefault {
+		serverFlags = append(serverFlags, "--connections-per-ip-max", strconv.Itoa(cfg.Conns+ceilingConnsSpare))
+	}
 	srv, err := bench.StartServer(*serverBin, serverFlags...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flashbench:", err)
@@ -97,6 +104,14 @@ func run(args []string) int {
 	}
 	return code
 }
+
+// serverPerIPDefault is flashsale's default --connections-per-ip-max;
+// ceilingConnsSpare leaves room for the few connections the setup and the
+// audit open beside the load's.
+const (
+	serverPerIPDefault = 4096
+	ceilingConnsSpare  = 64
+)
 
 // runBench runs one workload, or the suite, and returns the exit code.
 func runBench(ctx context.Context, cfg bench.Config, suite bool, rounds int) int {
