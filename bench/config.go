@@ -32,6 +32,10 @@ type Config struct {
 
 	JSONPath string // write the full result as JSON here when set
 	HTMLPath string // write the run as one self-contained HTML page here when set
+
+	// KeyedHolds sends every hold of hot and grants with a fresh
+	// Idempotency-Key (what a retrying shop sends).
+	KeyedHolds bool
 	Progress bool   // print a live progress line once a second
 	Verbose  bool   // print a line per second of the load (its timeline entry); overrides Progress
 

@@ -141,3 +141,24 @@ func TestPhaseResultsSpans(t *testing.T) {
 		t.Errorf("granted share of a 120/s ceiling = %v, want 0.5", got[phaseGranted].CeilingRatio)
 	}
 }
+
+// --keyed sends every hold under its own Idempotency-Key: the server
+// remembers one answer per granted hold, and none is a replay.
+func TestKeyedGrantsSendAFreshKeyPerHold(t *testing.T) {
+	f := startFakeServer(t, map[int64]int64{1: 5}, fakeFaults{})
+	cfg := fakeConfig(f, "grants")
+	cfg.AdminToken = f.adminToken
+	cfg.KeyedHolds = true
+	var out bytes.Buffer
+	res, err := Run(context.Background(), cfg, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	requireCleanRun(t, res)
+	f.mu.Lock()
+	keys := len(f.holdKeys)
+	f.mu.Unlock()
+	if granted := res.Hot.HoldsGranted; granted == 0 || int64(keys) != granted {
+		t.Fatalf("%d keys remembered for %d granted holds; want one fresh key per hold", keys, granted)
+	}
+}

@@ -30,6 +30,7 @@ type hotWorkload struct {
 	start     time.Time
 	holdPath  []byte
 	holdBody  []byte
+	runID     string // names the idempotency keys of --keyed holds
 
 	granted         atomic.Int64
 	unknown         atomic.Int64
@@ -51,6 +52,7 @@ func newHotWorkload(cfg Config, stock int64) *hotWorkload {
 
 // setup picks or creates the product and reads its stock.
 func (h *hotWorkload) setup(_ context.Context, env *runEnv) error {
+	h.runID = env.runID
 	h.productID = h.cfg.ProductID
 	if h.productID <= 0 {
 		name := fmt.Sprintf("flashbench %s %s", h.cfg.Workload, env.runID)
@@ -81,7 +83,15 @@ func (h *hotWorkload) op(w *worker) {
 	// Only requests sent after the sell-out was seen count as after it: an
 	// earlier request may still be answered 201 later.
 	soldOut := h.soldOutNanos.Load() != 0
-	r := w.call(EndpointHoldCreate, methodPost, h.holdPath, h.holdBody, requestOptions{})
+	var opts requestOptions
+	if h.cfg.KeyedHolds {
+		// A fresh key on every hold, as a shop that may retry sends:
+		// the server remembers each answer.
+		w.seq++
+		w.keyBuf = appendKey(w.keyBuf[:0], h.runID, 'h', int64(w.id), w.seq)
+		opts.idempotencyKey = w.keyBuf
+	}
+	r := w.call(EndpointHoldCreate, methodPost, h.holdPath, h.holdBody, opts)
 	sinceStart := max(time.Since(h.start).Nanoseconds(), 1)
 	if soldOut && r.status != 0 {
 		h.afterAnswers.Add(1)

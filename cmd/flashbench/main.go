@@ -48,6 +48,7 @@ func run(args []string) int {
 	fs.StringVar(&ratio, "ratio", "9:1", "mixed: browse:checkout operations")
 	fs.BoolVar(&cfg.WithCeiling, "with-ceiling", true, "after the workload, run ceiling with the same connections (for at most 10 s) and report the throughput as a share of it")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure as JSON to this file (with the per-second timeline of the load)")
+	fs.BoolVar(&cfg.KeyedHolds, "keyed", false, "hot/grants: send every hold with a fresh Idempotency-Key, as a shop that may retry does")
 	fs.StringVar(&cfg.HTMLPath, "html", "", "write the run as one self-contained HTML page: throughput and latency per second, latency by percentile per endpoint, the audit's verdict (not with --suite)")
 	fs.BoolVar(&cfg.Verbose, "verbose", false, "print a line per second of the load: req/s, p50, p99, max, failures")
 	suite := fs.Bool("suite", false, "run ceiling, browse, hot and grants (both need --admin-token) and checkout --rounds times, interleaved, and print a table of medians")
