@@ -36,8 +36,8 @@ type Config struct {
 	// KeyedHolds sends every hold of hot and grants with a fresh
 	// Idempotency-Key (what a retrying shop sends).
 	KeyedHolds bool
-	Progress bool   // print a live progress line once a second
-	Verbose  bool   // print a line per second of the load (its timeline entry); overrides Progress
+	Progress   bool // print a live progress line once a second
+	Verbose    bool // print a line per second of the load (its timeline entry); overrides Progress
 
 	timelineInterval time.Duration // width of a timeline entry; default timelineInterval (tests shorten it)
 }
