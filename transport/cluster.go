@@ -112,21 +112,21 @@ func (s *Server) leaderOf(ctx *fasthttp.RequestCtx, sc *scratch, p int) (*engine
 // forward relays the request to addr and its answer, status, headers and
 // body unchanged, to the client.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, sc *scratch, addr string) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	ctx.Request.CopyTo(req)
-	req.Header.SetBytesV(headerForwardedBy, strconv.AppendUint(sc.out[:0], s.cluster.NodeID(), 10))
-	req.Header.ResetConnectionClose() // the pool keeps its connection to the leader
-	if err := s.fwd.client(addr).DoTimeout(req, resp, forwardTimeout); err != nil {
+	// The request goes out as it came in, and the leader's answer is read
+	// straight into this request's response: no copy of either.
+	ctx.Request.Header.SetBytesV(headerForwardedBy, strconv.AppendUint(sc.out[:0], s.cluster.NodeID(), 10))
+	// The pool keeps its connection to the leader. (fasthttp read the
+	// client's own Connection: close when it read the request, and still
+	// closes the client's connection after this answer.)
+	ctx.Request.Header.ResetConnectionClose()
+	if err := s.fwd.client(addr).DoTimeout(&ctx.Request, &ctx.Response, forwardTimeout); err != nil {
 		s.forwardFailures.Inc()
+		ctx.Response.Reset()
 		writeError(ctx, sc, &errUnavailable)
-		return
+	} else {
+		s.forwarded.Inc()
+		ctx.Response.SkipBody = ctx.IsHead()
 	}
-	s.forwarded.Inc()
-	resp.CopyTo(&ctx.Response)
-	ctx.Response.SkipBody = ctx.IsHead()
 }
 
 // productRead returns the engine whose published counts may answer a read
