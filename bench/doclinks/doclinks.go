@@ -1,10 +1,11 @@
 // Package doclinks finds references to files that do not exist: relative
 // links in the repository's Markdown (README.md, docs/*.md) and paths
 // named in those pages, in Go comments and in the Makefile's comments
-// (docs/API.md, engine/record.go, cluster.md ...). A reference to
-// anything outside the repository (such as the shared folder beside it
-// that the project was first specified in) is always an error: the repository documents itself. Its
-// test runs on the repository in `make test` and `make lint`.
+// (docs/API.md, engine/record.go, cluster.md ...). A relative reference
+// that leads out of the repository is always an error, whether or not
+// something is there on this machine: a clone has only the repository,
+// which documents itself. Its test runs on the repository in `make test`
+// and `make lint`.
 package doclinks
 
 import (
@@ -27,9 +28,6 @@ var mention = regexp.MustCompile(`(?:^|[^A-Za-z0-9_./:@<>{}*-])((?:\.\./)*(?:[A-
 
 // mdLink is the target of a Markdown link or image.
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
-
-// outside names places outside the repository.
-var outside = regexp.MustCompile(`(?:\.\./)+shared\b|/work/shared\b|\bshared/(?:API|DESIGN)\.md\b`)
 
 // Ref is one dead reference.
 type Ref struct {
@@ -88,9 +86,6 @@ type numbered struct {
 func check(root, rel string, l numbered, isMarkdown bool) []Ref {
 	var refs []Ref
 	dir := filepath.Dir(rel)
-	for _, m := range outside.FindAllString(l.text, -1) {
-		refs = append(refs, Ref{rel, l.n, m, "points outside the repository"})
-	}
 	seen := map[string]bool{}
 	if isMarkdown {
 		for _, m := range mdLink.FindAllStringSubmatch(l.text, -1) {
@@ -100,7 +95,9 @@ func check(root, rel string, l numbered, isMarkdown bool) []Ref {
 			}
 			target, _, _ = strings.Cut(target, "#")
 			seen[target] = true
-			if !exists(root, filepath.Join(dir, target)) {
+			if p := filepath.Join(dir, target); escapes(p) {
+				refs = append(refs, Ref{rel, l.n, target, "points outside the repository"})
+			} else if !exists(root, p) {
 				refs = append(refs, Ref{rel, l.n, target, "the link's target does not exist"})
 			}
 		}
@@ -124,20 +121,29 @@ func check(root, rel string, l numbered, isMarkdown bool) []Ref {
 				break
 			}
 		}
-		if !found {
+		switch {
+		case found:
+		case escapes(candidates[0]):
+			refs = append(refs, Ref{rel, l.n, target, "points outside the repository"})
+		default:
 			refs = append(refs, Ref{rel, l.n, target, "no such file in the repository"})
 		}
 	}
 	return refs
 }
 
+// escapes reports whether rel, a path relative to the root, leads out of it.
+func escapes(rel string) bool {
+	clean := filepath.Clean(rel)
+	return clean == ".." || strings.HasPrefix(clean, "../") || filepath.IsAbs(clean)
+}
+
 // exists reports whether rel names a file or directory inside root.
 func exists(root, rel string) bool {
-	clean := filepath.Clean(rel)
-	if clean == ".." || strings.HasPrefix(clean, "../") || filepath.IsAbs(clean) {
+	if escapes(rel) {
 		return false
 	}
-	_, err := os.Stat(filepath.Join(root, clean))
+	_, err := os.Stat(filepath.Join(root, filepath.Clean(rel)))
 	return err == nil
 }
 

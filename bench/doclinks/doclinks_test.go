@@ -28,7 +28,7 @@ func TestDeadReferencesFound(t *testing.T) {
 	files := map[string]string{
 		"README.md": "See [the API](docs/API.md), [gone](docs/gone.md#x), [web](https://example.org/a.md)\n" +
 			"and docs/cluster.md, DESIGN.md, the route /openapi.yaml, localhost:8080/x.yaml, examples like seed.json.\n",
-		"docs/API.md":     "Back to [the README](../README.md); the spec in ../shared/API.md.\n",
+		"docs/API.md":     "Back to [the README](../README.md); the spec in ../../spec/API.md, [its design](../../spec/DESIGN.md).\n",
 		"docs/cluster.md": "ok\n",
 		"pkg/a.go": "// Package pkg follows docs/API.md and engine/record.go.\npackage pkg\n\n" +
 			"var s = \"docs/missing.md in a string is not a comment\"\n",
@@ -50,13 +50,16 @@ func TestDeadReferencesFound(t *testing.T) {
 	var got []string
 	for _, r := range refs {
 		got = append(got, r.File+":"+r.Target)
+		if strings.HasPrefix(r.Target, "../") && r.Why != "points outside the repository" {
+			t.Errorf("%s: want it reported as pointing outside the repository", r)
+		}
 	}
 	want := []string{
 		"Makefile:docs/nothing.md",
 		"README.md:docs/gone.md",
 		"README.md:DESIGN.md",
-		"docs/API.md:../shared",
-		"docs/API.md:../shared/API.md",
+		"docs/API.md:../../spec/API.md",
+		"docs/API.md:../../spec/DESIGN.md",
 		"pkg/a.go:engine/record.go",
 	}
 	if strings.Join(sorted(got), "\n") != strings.Join(sorted(want), "\n") {
