@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/bench"
+	"github.com/flashsale/flashsale/transport"
 )
 
 func main() {
@@ -89,7 +90,7 @@ func run(args []string) int {
 	// Every connection of this client comes from one address: a server
 	// it starts admits them all (its per-address default, 4,096, is for
 	// the public), unless --server-args says otherwise.
-	if !strings.Contains(*serverArgs, "connections-per-ip-max") && cfg.Conns+ceilingConnsSpare > serverPerIPDefault {
+	if !strings.Contains(*serverArgs, "connections-per-ip-max") && cfg.Conns+ceilingConnsSpare > transport.DefaultConnectionsPerIPMax {
 		serverFlags = append(serverFlags, "--connections-per-ip-max", strconv.Itoa(cfg.Conns+ceilingConnsSpare))
 	}
 	srv, err := bench.StartServer(*serverBin, serverFlags...)
@@ -106,13 +107,9 @@ func run(args []string) int {
 	return code
 }
 
-// serverPerIPDefault is flashsale's default --connections-per-ip-max;
 // ceilingConnsSpare leaves room for the few connections the setup and the
 // audit open beside the load's.
-const (
-	serverPerIPDefault = 4096
-	ceilingConnsSpare  = 64
-)
+const ceilingConnsSpare = 64
 
 // runBench runs one workload, or the suite, and returns the exit code.
 func runBench(ctx context.Context, cfg bench.Config, suite bool, rounds int) int {
