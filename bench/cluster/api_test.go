@@ -83,19 +83,19 @@ func TestNoMajority503(t *testing.T) {
 		_, hold, err := cl.hold(survivor, product.ID, 1, "")
 		if err != nil {
 			t.Errorf("hold on product %d (partition %d) without a majority: no answer: %v", product.ID, p, err)
-		} else if hold.status != http.StatusServiceUnavailable || hold.errorCode() != "unavailable" || hold.retryAfter != "1" || hold.took > unavailableWithin {
+		} else if hold.Status != http.StatusServiceUnavailable || hold.ErrorCode() != "unavailable" || hold.RetryAfter != "1" || hold.Took > unavailableWithin {
 			t.Errorf("hold on product %d (partition %d) without a majority: %v, Retry-After %q, after %v; want 503 unavailable, Retry-After: 1, within %v",
-				product.ID, p, hold, hold.retryAfter, hold.took, unavailableWithin)
+				product.ID, p, hold, hold.RetryAfter, hold.Took, unavailableWithin)
 		}
-		get, err := cl.do(survivor, "GET", fmt.Sprintf("/api/products/%d", product.ID), "", "")
+		get, err := cl.Do(survivor, "GET", fmt.Sprintf("/api/products/%d", product.ID), "", "")
 		if err != nil {
 			t.Errorf("GET product %d without a majority: no answer: %v", product.ID, err)
-		} else if get.status != http.StatusServiceUnavailable || get.errorCode() != "unavailable" || get.retryAfter != "1" || get.took > unavailableWithin {
+		} else if get.Status != http.StatusServiceUnavailable || get.ErrorCode() != "unavailable" || get.RetryAfter != "1" || get.Took > unavailableWithin {
 			t.Errorf("GET product %d (partition %d) without a majority: %v, Retry-After %q, after %v; want 503 unavailable, Retry-After: 1, within %v",
-				product.ID, p, get, get.retryAfter, get.took, unavailableWithin)
+				product.ID, p, get, get.RetryAfter, get.Took, unavailableWithin)
 		}
 	}
-	if r, err := cl.do(survivor, "GET", "/healthz", "", ""); err != nil || r.status != http.StatusServiceUnavailable {
+	if r, err := cl.Do(survivor, "GET", "/healthz", "", ""); err != nil || r.Status != http.StatusServiceUnavailable {
 		t.Errorf("GET /healthz of the survivor without a majority: %v %v, want 503", r, err)
 	}
 	c.Restart(2)
@@ -103,7 +103,7 @@ func TestNoMajority503(t *testing.T) {
 		_, r, err := cl.hold(survivor, productIn(c, 0).ID, 1, "")
 		return r, err
 	})
-	if err != nil || r.status != http.StatusCreated {
+	if err != nil || r.Status != http.StatusCreated {
 		t.Errorf("hold once nodes 1 and 2 are up: %v %v, want 201", r, err)
 	}
 }
@@ -130,7 +130,7 @@ func TestForwardedAnswerIsByteIdentical(t *testing.T) {
 		}
 		for _, rq := range requests {
 			send := func(id int) func() (reply, error) {
-				return func() (reply, error) { return cl.do(c.URL(id), rq.method, rq.path, rq.body, "") }
+				return func() (reply, error) { return cl.Do(c.URL(id), rq.method, rq.path, rq.body, "") }
 			}
 			want, err := retryUnavailable(5*time.Second, send(leader))
 			if err != nil {
@@ -141,9 +141,9 @@ func TestForwardedAnswerIsByteIdentical(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.status != want.status || !bytes.Equal(got.body, want.body) || got.header.Get("Content-Type") != want.header.Get("Content-Type") {
+				if got.Status != want.Status || !bytes.Equal(got.Body, want.Body) || got.Header.Get("Content-Type") != want.Header.Get("Content-Type") {
 					t.Errorf("%s %s %s: leader node %d answered %v (%s), follower node %d %v (%s)", rq.method, rq.path, rq.body,
-						leader, want, want.header.Get("Content-Type"), f, got, got.header.Get("Content-Type"))
+						leader, want, want.Header.Get("Content-Type"), f, got, got.Header.Get("Content-Type"))
 				}
 			}
 		}
@@ -151,8 +151,8 @@ func TestForwardedAnswerIsByteIdentical(t *testing.T) {
 		_, first := mustHold(t, cl, c.URL(followers[0]), product.ID, 1, key)
 		for _, id := range []int{leader, followers[1], followers[0]} {
 			_, again, err := cl.hold(c.URL(id), product.ID, 1, key)
-			if err != nil || again.status != first.status || !bytes.Equal(again.body, first.body) || !again.replayed {
-				t.Errorf("replay of key %s through node %d: %v (replayed %v) %v, want %v replayed", key, id, again, again.replayed, err, first)
+			if err != nil || again.Status != first.Status || !bytes.Equal(again.Body, first.Body) || !again.Replayed {
+				t.Errorf("replay of key %s through node %d: %v (replayed %v) %v, want %v replayed", key, id, again, again.Replayed, err, first)
 			}
 		}
 	}
@@ -180,9 +180,9 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 		_, r, err := cl.hold(c.URL(other), product.ID, 2, "failover-hold")
 		return r, err
 	})
-	if err != nil || again.status != first.status || !bytes.Equal(again.body, first.body) || !again.replayed {
+	if err != nil || again.Status != first.Status || !bytes.Equal(again.Body, first.Body) || !again.Replayed {
 		t.Errorf("keyed hold after kill -9 of leader node %d, through node %d: %v (replayed %v) %v; want %v replayed",
-			leader, other, again, again.replayed, err, first)
+			leader, other, again, again.Replayed, err, first)
 	}
 	if after := mustProduct(t, cl, c.URL(other), product.ID); after != before {
 		t.Errorf("product %d was %+v after the hold, %+v after its replay across the failover", product.ID, before, after)
@@ -192,9 +192,9 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 	o, _ := mustOrder(t, cl, c.URL(other), h.HoldToken)
 	body := webhookBody(o.OrderID, true)
 	paid, err := retryUnavailable(5*time.Second, func() (reply, error) {
-		return cl.do(c.URL(other), "POST", "/api/payments/webhook", body, "failover-pay")
+		return cl.Do(c.URL(other), "POST", "/api/payments/webhook", body, "failover-pay")
 	})
-	if err != nil || paid.status != http.StatusOK {
+	if err != nil || paid.Status != http.StatusOK {
 		t.Fatalf("webhook %s: %v %v", body, paid, err)
 	}
 	sold := mustProduct(t, cl, c.URL(other), product.ID)
@@ -203,11 +203,11 @@ func TestIdempotentReplayAcrossFailover(t *testing.T) {
 	c.Kill9(orderLeader)
 	via := without(c.IDs(), orderLeader)[0]
 	replay, err := retryUnavailable(5*time.Second, func() (reply, error) {
-		return cl.do(c.URL(via), "POST", "/api/payments/webhook", body, "failover-pay")
+		return cl.Do(c.URL(via), "POST", "/api/payments/webhook", body, "failover-pay")
 	})
-	if err != nil || replay.status != paid.status || !bytes.Equal(replay.body, paid.body) || !replay.replayed {
+	if err != nil || replay.Status != paid.Status || !bytes.Equal(replay.Body, paid.Body) || !replay.Replayed {
 		t.Errorf("webhook replay after kill -9 of node %d (leader of partition %d), through node %d: %v (replayed %v) %v; want %v replayed",
-			orderLeader, op, via, replay, replay.replayed, err, paid)
+			orderLeader, op, via, replay, replay.Replayed, err, paid)
 	}
 	if now := mustProduct(t, cl, c.URL(via), product.ID); now != sold || sold.SoldStock != before.SoldStock+2 {
 		t.Errorf("product %d: %+v before the hold's order was paid, %+v after, %+v after the replay", product.ID, before, sold, now)
@@ -237,13 +237,13 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 		id := o1.OrderID + k*parts
 		node := 1 + int(k)%3
 		r, err := retryUnavailable(5*time.Second, func() (reply, error) {
-			return cl.do(c.URL(node), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
+			return cl.Do(c.URL(node), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
 		})
 		var a webhookJSON
 		if err == nil {
-			err = json.Unmarshal(r.body, &a)
+			err = json.Unmarshal(r.Body, &a)
 		}
-		if err != nil || r.status != http.StatusAccepted || a.OrderID != id || a.Status != "queued" {
+		if err != nil || r.Status != http.StatusAccepted || a.OrderID != id || a.Status != "queued" {
 			t.Fatalf("webhook for the not-yet-existing order %d through node %d: %v %v; want 202 queued", id, node, r, err)
 		}
 		queued[id] = r
@@ -253,7 +253,7 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 	for i := 0; i < ahead; i++ {
 		h, _ := mustHold(t, cl, c.URL(1+i%3), product.ID, 1, "")
 		o, r := mustOrder(t, cl, c.URL(1+(i+1)%3), h.HoldToken)
-		if r.status != http.StatusCreated {
+		if r.Status != http.StatusCreated {
 			t.Fatalf("first POST /api/orders for a new hold: %v, want 201", r)
 		}
 		if _, ok := queued[o.OrderID]; !ok {
@@ -269,9 +269,9 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 		}
 		for _, id := range c.IDs() {
 			var got orderJSON
-			r, err := cl.do(c.URL(id), "GET", fmt.Sprintf("/api/orders/%d", o.OrderID), "", "")
+			r, err := cl.Do(c.URL(id), "GET", fmt.Sprintf("/api/orders/%d", o.OrderID), "", "")
 			if err == nil {
-				err = json.Unmarshal(r.body, &got)
+				err = json.Unmarshal(r.Body, &got)
 			}
 			if err != nil || got.Status != "paid" {
 				t.Errorf("order %d through node %d: %v %v, want paid", o.OrderID, id, r, err)
@@ -286,9 +286,9 @@ func TestWebhookQueuedInOrderPartition(t *testing.T) {
 		t.Errorf("product %d: sold_stock %d before, %d after %d orders paid by queued webhooks", product.ID, before.SoldStock, after.SoldStock, hits)
 	}
 	for id, first := range queued {
-		again, err := cl.do(c.URL(1+int(id)%3), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
-		if err != nil || again.status != first.status || !bytes.Equal(again.body, first.body) || !again.replayed {
-			t.Errorf("replay of the queued webhook for order %d: %v (replayed %v) %v, want %v replayed", id, again, again.replayed, err, first)
+		again, err := cl.Do(c.URL(1+int(id)%3), "POST", "/api/payments/webhook", webhookBody(id, true), "queued-"+strconv.FormatInt(id, 10))
+		if err != nil || again.Status != first.Status || !bytes.Equal(again.Body, first.Body) || !again.Replayed {
+			t.Errorf("replay of the queued webhook for order %d: %v (replayed %v) %v, want %v replayed", id, again, again.Replayed, err, first)
 		}
 	}
 	c.WaitConverged(convergeTimeout)

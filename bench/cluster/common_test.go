@@ -3,14 +3,14 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale/bench/testkit"
 )
 
 // seedEnv names the environment variable that fixes the tests' random seed.
@@ -23,18 +23,7 @@ const cyclesEnv = "FLASHSALE_CLUSTER_CYCLES"
 // rngFor is a test's random source: $FLASHSALE_CLUSTER_SEED if set, else
 // the clock; the seed is logged so a failure can be repeated (the timing of
 // real processes still varies).
-func rngFor(t *testing.T) *rand.Rand {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(seedEnv); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, s, err)
-		}
-		seed = v
-	}
-	t.Logf("random seed %d (repeat with %s=%d)", seed, seedEnv, seed)
-	return rand.New(rand.NewSource(seed))
-}
+func rngFor(t *testing.T) *rand.Rand { return rand.New(rand.NewSource(testkit.Seed(t, seedEnv))) }
 
 // cycles is $FLASHSALE_CLUSTER_CYCLES, or def.
 func cycles(t *testing.T, def int) int {
@@ -49,14 +38,7 @@ func cycles(t *testing.T, def int) int {
 	return n
 }
 
-// seedProduct is one entry of the --seed file.
-type seedProduct struct {
-	ID         int64  `json:"id"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	TotalStock int64  `json:"total_stock"`
-	MaxPerHold int64  `json:"max_per_hold"`
-}
+type seedProduct = testkit.SeedProduct
 
 // catalog has two products per partition of a 3-partition cluster (product
 // p lives in partition p mod 3): a large one that keeps holds and orders
@@ -102,158 +84,57 @@ func productIn(c *Cluster, p int) seedProduct {
 // requestTimeout bounds one HTTP exchange of the tests' clients.
 const requestTimeout = 5 * time.Second
 
-// reply is one answer of a node.
-type reply struct {
-	status     int
-	body       []byte
-	replayed   bool   // Idempotent-Replayed: true
-	retryAfter string // Retry-After
-	header     http.Header
-	took       time.Duration
-}
-
-func (r reply) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
-
-// errorCode is the "error" field of the body, "" if none.
-func (r reply) errorCode() string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(r.body, &e)
-	return e.Error
-}
+type reply = testkit.Reply
 
 // client speaks docs/API.md to any node.
-type client struct{ hc *http.Client }
+type client struct{ *testkit.Client }
 
 func newClient(t testing.TB, timeout time.Duration) *client {
-	c := &client{hc: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
-	t.Cleanup(c.hc.CloseIdleConnections)
+	c := &client{testkit.NewClient(timeout, &contract)}
+	t.Cleanup(c.Close)
 	return c
-}
-
-// do sends one request to base (a node's URL); key, if not empty, is the
-// Idempotency-Key. An error means no answer: the request may or may not
-// have taken effect.
-func (c *client) do(base, method, path, body, key string) (reply, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	// A request that failed on a reused connection may have been served;
-	// never let net/http send it again on its own.
-	req.GetBody = nil
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, err
-	}
-	contract.CheckHTTP(req, []byte(body), resp, b)
-	return reply{status: resp.StatusCode, body: b, replayed: resp.Header.Get("Idempotent-Replayed") == "true",
-		retryAfter: resp.Header.Get("Retry-After"), header: resp.Header, took: time.Since(start)}, nil
 }
 
 // The JSON shapes of docs/API.md the tests read.
 type (
-	productJSON struct {
-		ID             int64 `json:"id"`
-		TotalStock     int64 `json:"total_stock"`
-		AvailableStock int64 `json:"available_stock"`
-		ReservedStock  int64 `json:"reserved_stock"`
-		SoldStock      int64 `json:"sold_stock"`
-	}
-	holdJSON struct {
-		HoldToken string `json:"hold_token"`
-		ProductID int64  `json:"product_id"`
-		Qty       int64  `json:"qty"`
-		ExpiresAt string `json:"expires_at"`
-		Status    string `json:"status"`
-		OrderID   int64  `json:"order_id"`
-	}
-	orderJSON struct {
-		OrderID     int64  `json:"order_id"`
-		ProductID   int64  `json:"product_id"`
-		Qty         int64  `json:"qty"`
-		AmountCents int64  `json:"amount_cents"`
-		Status      string `json:"status"`
-		HoldToken   string `json:"hold_token"`
-	}
-	webhookJSON struct {
-		OrderID int64  `json:"order_id"`
-		Status  string `json:"status"`
-		Applied *bool  `json:"applied"`
-	}
+	productJSON = testkit.Product
+	holdJSON    = testkit.Hold
+	orderJSON   = testkit.Order
+	webhookJSON = testkit.Webhook
 )
-
-// products reads GET /api/products of one node into a map by id.
-func (c *client) products(base string) (map[int64]productJSON, error) {
-	r, err := c.do(base, "GET", "/api/products", "", "")
-	if err != nil {
-		return nil, err
-	}
-	if r.status != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/products: %v", r)
-	}
-	var list struct {
-		Products []productJSON `json:"products"`
-	}
-	if err := json.Unmarshal(r.body, &list); err != nil {
-		return nil, fmt.Errorf("GET /api/products: %v: %s", err, r.body)
-	}
-	m := make(map[int64]productJSON, len(list.Products))
-	for _, p := range list.Products {
-		m[p.ID] = p
-	}
-	return m, nil
-}
 
 // product reads GET /api/products/{id} of one node.
 func (c *client) product(base string, id int64) (productJSON, error) {
-	r, err := c.do(base, "GET", fmt.Sprintf("/api/products/%d", id), "", "")
+	r, err := c.Do(base, "GET", fmt.Sprintf("/api/products/%d", id), "", "")
 	if err != nil {
 		return productJSON{}, err
 	}
 	var p productJSON
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		return p, fmt.Errorf("GET /api/products/%d: %v", id, r)
 	}
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		return p, fmt.Errorf("GET /api/products/%d: %v: %s", id, err, r.body)
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		return p, fmt.Errorf("GET /api/products/%d: %v: %s", id, err, r.Body)
 	}
 	return p, nil
 }
 
 // hold posts a hold and decodes a 201.
 func (c *client) hold(base string, product, qty int64, key string) (holdJSON, reply, error) {
-	r, err := c.do(base, "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":%d}`, product, qty), key)
+	r, err := c.Do(base, "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":%d}`, product, qty), key)
 	var h holdJSON
-	if err == nil && r.status == http.StatusCreated {
-		err = json.Unmarshal(r.body, &h)
+	if err == nil && r.Status == http.StatusCreated {
+		err = json.Unmarshal(r.Body, &h)
 	}
 	return h, r, err
 }
 
 // order posts an order for a hold token and decodes a 200 or 201.
 func (c *client) order(base, token string) (orderJSON, reply, error) {
-	r, err := c.do(base, "POST", "/api/orders", fmt.Sprintf(`{"hold_token":%q}`, token), "")
+	r, err := c.Do(base, "POST", "/api/orders", fmt.Sprintf(`{"hold_token":%q}`, token), "")
 	var o orderJSON
-	if err == nil && (r.status == http.StatusCreated || r.status == http.StatusOK) {
-		err = json.Unmarshal(r.body, &o)
+	if err == nil && (r.Status == http.StatusCreated || r.Status == http.StatusOK) {
+		err = json.Unmarshal(r.Body, &o)
 	}
 	return o, r, err
 }
@@ -272,7 +153,7 @@ func retryUnavailable(patience time.Duration, send func() (reply, error)) (reply
 	deadline := time.Now().Add(patience)
 	for {
 		r, err := send()
-		if (err == nil && r.status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+		if (err == nil && r.Status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
 			return r, err
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -323,7 +204,7 @@ func mustHold(t *testing.T, cl *client, base string, product, qty int64, key str
 		h, r, err = cl.hold(base, product, qty, key)
 		return r, err
 	})
-	if err != nil || r.status != http.StatusCreated {
+	if err != nil || r.Status != http.StatusCreated {
 		t.Fatalf("POST /api/holds {product_id:%d, qty:%d} (key %q) through %s: %v %v; want 201", product, qty, key, base, r, err)
 	}
 	return h, r
@@ -340,7 +221,7 @@ func mustOrder(t *testing.T, cl *client, base, token string) (orderJSON, reply) 
 		o, r, err = cl.order(base, token)
 		return r, err
 	})
-	if err != nil || (r.status != http.StatusCreated && r.status != http.StatusOK) {
+	if err != nil || (r.Status != http.StatusCreated && r.Status != http.StatusOK) {
 		t.Fatalf("POST /api/orders {hold_token:%s} through %s: %v %v; want 201", token, base, r, err)
 	}
 	return o, r
@@ -351,13 +232,13 @@ func mustProduct(t *testing.T, cl *client, base string, id int64) productJSON {
 	t.Helper()
 	var p productJSON
 	r, err := retryUnavailable(5*time.Second, func() (reply, error) {
-		r, err := cl.do(base, "GET", fmt.Sprintf("/api/products/%d", id), "", "")
-		if err == nil && r.status == http.StatusOK {
-			err = json.Unmarshal(r.body, &p)
+		r, err := cl.Do(base, "GET", fmt.Sprintf("/api/products/%d", id), "", "")
+		if err == nil && r.Status == http.StatusOK {
+			err = json.Unmarshal(r.Body, &p)
 		}
 		return r, err
 	})
-	if err != nil || r.status != http.StatusOK {
+	if err != nil || r.Status != http.StatusOK {
 		t.Fatalf("GET /api/products/%d through %s: %v %v", id, base, r, err)
 	}
 	return p
@@ -379,7 +260,7 @@ func mustProducts(t *testing.T, cl *client, base string) map[int64]productJSON {
 func productsPatiently(cl *client, base string) (map[int64]productJSON, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ps, err := cl.products(base)
+		ps, err := cl.Products(base)
 		if err == nil || time.Now().After(deadline) {
 			return ps, err
 		}

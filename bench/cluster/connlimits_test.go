@@ -33,8 +33,8 @@ func TestPeersExemptFromPerIPLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := hc.do(c.URL(1), "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, product.ID), "")
-				if err != nil || r.status != 201 {
+				r, err := hc.Do(c.URL(1), "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, product.ID), "")
+				if err != nil || r.Status != 201 {
 					errs <- fmt.Sprintf("partition %d: %v %v", p, r, err)
 				}
 			}()

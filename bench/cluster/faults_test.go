@@ -27,12 +27,12 @@ func keyedHoldsUntilServed(t *testing.T, c *Cluster, cl *client, product int64, 
 				node := c.IDs()[(i+attempt)%len(c.IDs())]
 				h, r, err := cl.hold(c.URL(node), product, 1, key)
 				switch {
-				case err == nil && r.status == http.StatusCreated:
+				case err == nil && r.Status == http.StatusCreated:
 					mu.Lock()
 					acked = append(acked, h)
 					mu.Unlock()
 					return
-				case err == nil && r.status != http.StatusServiceUnavailable:
+				case err == nil && r.Status != http.StatusServiceUnavailable:
 					t.Errorf("hold under key %s through node %d: %v", key, node, r)
 					return
 				}
@@ -62,9 +62,9 @@ func checkHoldsExactly(t *testing.T, c *Cluster, cl *client, before productJSON,
 	for _, id := range c.IDs() {
 		for _, h := range acked {
 			r, err := retryUnavailable(5*time.Second, func() (reply, error) {
-				return cl.do(c.URL(id), "GET", "/api/holds/"+h.HoldToken, "", "")
+				return cl.Do(c.URL(id), "GET", "/api/holds/"+h.HoldToken, "", "")
 			})
-			if err != nil || r.status != http.StatusOK {
+			if err != nil || r.Status != http.StatusOK {
 				t.Errorf("acknowledged hold %s through node %d: %v %v", h.HoldToken, id, r, err)
 			}
 		}

@@ -120,11 +120,11 @@ func TestFailoverTime(t *testing.T) {
 		var elapsed time.Duration
 		for i := 0; ; i++ {
 			_, r, err := cl.hold(c.URL(others[i%len(others)]), product.ID, 1, "")
-			if err == nil && r.status == http.StatusCreated {
+			if err == nil && r.Status == http.StatusCreated {
 				elapsed = time.Since(killed)
 				break
 			}
-			if err == nil && r.status != http.StatusServiceUnavailable {
+			if err == nil && r.Status != http.StatusServiceUnavailable {
 				t.Fatalf("cycle %d: hold on product %d through node %d: %v", cycle, product.ID, others[i%len(others)], r)
 			}
 			if time.Since(killed) > giveUpAfter {

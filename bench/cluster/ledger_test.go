@@ -285,13 +285,13 @@ func (w *loadWorker) flow() {
 	body := fmt.Sprintf(`{"product_id":%d,"qty":%d}`, p.ID, qty)
 	h, r, err := w.cl.hold(w.node(), p.ID, qty, key)
 	switch {
-	case err != nil && r.status == 0:
+	case err != nil && r.Status == 0:
 		w.pause("no answer")
 		return
 	case err != nil:
 		w.l.problem("POST /api/holds %s answered %v: %v", body, r, err)
 		return
-	case r.status == http.StatusCreated:
+	case r.Status == http.StatusCreated:
 		if h.ProductID != p.ID || h.Qty != qty || h.HoldToken == "" {
 			w.l.problem("POST /api/holds %s answered %v", body, r)
 			return
@@ -301,14 +301,14 @@ func (w *loadWorker) flow() {
 		if key != "" {
 			w.l.addKeyed("/api/holds", key, body, r)
 		}
-	case r.status == http.StatusConflict:
+	case r.Status == http.StatusConflict:
 		w.l.count("hold 409")
 		if key != "" {
 			w.l.addKeyed("/api/holds", key, body, r)
 		}
 		return
-	case r.status == http.StatusServiceUnavailable:
-		w.pause("503 " + r.errorCode())
+	case r.Status == http.StatusServiceUnavailable:
+		w.pause("503 " + r.ErrorCode())
 		return
 	default:
 		w.l.problem("POST /api/holds %s (key %q) answered %v", body, key, r)
@@ -331,18 +331,18 @@ func (w *loadWorker) order(h holdJSON) (orderJSON, bool) {
 	for attempt := 0; attempt < 20; attempt++ {
 		o, r, err := w.cl.order(w.node(), h.HoldToken)
 		switch {
-		case err != nil && r.status == 0:
+		case err != nil && r.Status == 0:
 			w.pause("no answer")
 			continue
 		case err != nil:
 			w.l.problem("POST /api/orders for hold %s answered %v: %v", h.HoldToken, r, err)
 			return o, false
-		case r.status == http.StatusCreated || r.status == http.StatusOK:
-			w.l.count(fmt.Sprintf("order %d", r.status))
+		case r.Status == http.StatusCreated || r.Status == http.StatusOK:
+			w.l.count(fmt.Sprintf("order %d", r.Status))
 			w.l.addOrder(h, o, w.c.Partitions())
 			return o, true
-		case r.status == http.StatusServiceUnavailable:
-			w.pause("503 " + r.errorCode())
+		case r.Status == http.StatusServiceUnavailable:
+			w.pause("503 " + r.ErrorCode())
 			continue
 		default:
 			w.l.problem("POST /api/orders for acknowledged hold %+v answered %v", h, r)
@@ -361,7 +361,7 @@ func (w *loadWorker) webhook(orderID int64, success bool) {
 		e.hooks = true
 	}
 	w.l.mu.Unlock()
-	r, err := w.cl.do(w.node(), "POST", "/api/payments/webhook", body, key)
+	r, err := w.cl.Do(w.node(), "POST", "/api/payments/webhook", body, key)
 	if err != nil {
 		w.pause("no answer")
 		return
@@ -370,10 +370,10 @@ func (w *loadWorker) webhook(orderID int64, success bool) {
 	if success {
 		outcome = "paid"
 	}
-	switch r.status {
+	switch r.Status {
 	case http.StatusOK:
 		var a webhookJSON
-		if err := json.Unmarshal(r.body, &a); err != nil || a.OrderID != orderID || a.Applied == nil {
+		if err := json.Unmarshal(r.Body, &a); err != nil || a.OrderID != orderID || a.Applied == nil {
 			w.l.problem("POST /api/payments/webhook %s answered %v", body, r)
 			return
 		}
@@ -385,7 +385,7 @@ func (w *loadWorker) webhook(orderID int64, success bool) {
 		w.l.addKeyed("/api/payments/webhook", key, body, r)
 	case http.StatusAccepted:
 		var a webhookJSON
-		if err := json.Unmarshal(r.body, &a); err != nil || a.OrderID != orderID || a.Status != "queued" {
+		if err := json.Unmarshal(r.Body, &a); err != nil || a.OrderID != orderID || a.Status != "queued" {
 			w.l.problem("POST /api/payments/webhook %s answered %v", body, r)
 			return
 		}
@@ -398,7 +398,7 @@ func (w *loadWorker) webhook(orderID int64, success bool) {
 		w.l.mu.Unlock()
 		w.l.addKeyed("/api/payments/webhook", key, body, r)
 	case http.StatusServiceUnavailable:
-		w.pause("503 " + r.errorCode())
+		w.pause("503 " + r.ErrorCode())
 	default:
 		w.l.problem("POST /api/payments/webhook %s (key %q) answered %v", body, key, r)
 	}
@@ -453,8 +453,8 @@ func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 	var unavailable atomic.Int64
 	get := func(id int, path string) (reply, error) {
 		return retryUnavailable(verifyPatience, func() (reply, error) {
-			r, err := cl.do(c.URL(id), "GET", path, "", "")
-			if err == nil && r.status == http.StatusServiceUnavailable {
+			r, err := cl.Do(c.URL(id), "GET", path, "", "")
+			if err == nil && r.Status == http.StatusServiceUnavailable {
 				unavailable.Add(1)
 			}
 			return r, err
@@ -488,13 +488,13 @@ func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 			for _, id := range live {
 				r, err := get(id, "/api/holds/"+token)
 				var got holdJSON
-				if err == nil && r.status == http.StatusOK {
-					err = json.Unmarshal(r.body, &got)
+				if err == nil && r.Status == http.StatusOK {
+					err = json.Unmarshal(r.Body, &got)
 				}
 				switch {
 				case err != nil:
 					fail("GET /api/holds/%s through node %d: %v", token, id, err)
-				case r.status != http.StatusOK:
+				case r.Status != http.StatusOK:
 					fail("acknowledged hold %+v through node %d: %v", h, id, r)
 				case got.ProductID != h.ProductID || got.Qty != h.Qty || got.ExpiresAt != h.ExpiresAt:
 					fail("hold %s through node %d is %+v, acknowledged as %+v", token, id, got, h)
@@ -518,14 +518,14 @@ func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 			for _, id := range live {
 				r, err := get(id, fmt.Sprintf("/api/orders/%d", oid))
 				var got orderJSON
-				if err == nil && r.status == http.StatusOK {
-					err = json.Unmarshal(r.body, &got)
+				if err == nil && r.Status == http.StatusOK {
+					err = json.Unmarshal(r.Body, &got)
 				}
 				want := e.order
 				switch {
 				case err != nil:
 					fail("GET /api/orders/%d through node %d: %v", oid, id, err)
-				case r.status != http.StatusOK:
+				case r.Status != http.StatusOK:
 					fail("acknowledged order %+v through node %d: %v", want, id, r)
 				case got.ProductID != want.ProductID || got.Qty != want.Qty || got.AmountCents != want.AmountCents || got.HoldToken != want.HoldToken:
 					fail("order %d through node %d is %+v, acknowledged as %+v", oid, id, got, want)
@@ -565,14 +565,14 @@ func verifyLedger(t reporter, c *Cluster, l *ledger, seed []seedProduct) {
 	// Replays change nothing, so they run last; each goes to the next node.
 	for i, k := range l.keyed {
 		id := live[i%len(live)]
-		r, err := retryUnavailable(verifyPatience, func() (reply, error) { return cl.do(c.URL(id), "POST", k.path, k.body, k.key) })
+		r, err := retryUnavailable(verifyPatience, func() (reply, error) { return cl.Do(c.URL(id), "POST", k.path, k.body, k.key) })
 		if err != nil {
 			t.Errorf("replay of POST %s %s (key %q) through node %d: %v", k.path, k.body, k.key, id, err)
 			continue
 		}
-		if r.status != k.first.status || !bytes.Equal(r.body, k.first.body) || !r.replayed {
+		if r.Status != k.first.Status || !bytes.Equal(r.Body, k.first.Body) || !r.Replayed {
 			t.Errorf("replay of POST %s %s (key %q) through node %d: %v (replayed %v), want the first answer %v replayed",
-				k.path, k.body, k.key, id, r, r.replayed, k.first)
+				k.path, k.body, k.key, id, r, r.Replayed, k.first)
 		}
 	}
 	after, err := productsPatiently(cl, c.URL(live[0]))

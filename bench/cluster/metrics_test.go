@@ -18,11 +18,11 @@ func TestMetricsPageParsesInClusterMode(t *testing.T) {
 		mustHold(t, cl, c.URL(c.IDs()[0]), productIn(c, p).ID, 1, "")
 	}
 	for _, id := range c.IDs() {
-		r, err := cl.do(c.URL(id), "GET", "/metrics", "", "")
-		if err != nil || r.status != 200 {
+		r, err := cl.Do(c.URL(id), "GET", "/metrics", "", "")
+		if err != nil || r.Status != 200 {
 			t.Fatalf("node %d: GET /metrics: %v %v", id, r, err)
 		}
-		fams := promtest.Parse(t, r.body)
+		fams := promtest.Parse(t, r.Body)
 		for name, typ := range map[string]dto.MetricType{
 			"flashsale_raft_term":               dto.MetricType_GAUGE,
 			"flashsale_raft_applied_index":      dto.MetricType_GAUGE,

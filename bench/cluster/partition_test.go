@@ -97,12 +97,12 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 		switch {
 		case a.err != nil:
 			t.Errorf("hold %q sent to the isolated node %v after the cut: no answer within %v: %v", a.key, a.sentAt, 2*unavailableWithin, a.err)
-		case a.r.status == http.StatusCreated:
+		case a.r.Status == http.StatusCreated:
 			t.Errorf("hold %q sent to the isolated node %v after the cut was acknowledged: %v", a.key, a.sentAt, a.r)
-		case a.r.status != http.StatusServiceUnavailable || a.r.errorCode() != "unavailable" || a.r.retryAfter != "1":
-			t.Errorf("hold %q to the isolated node: %v (Retry-After %q), want 503 unavailable with Retry-After: 1", a.key, a.r, a.r.retryAfter)
-		case a.r.took > unavailableWithin:
-			t.Errorf("hold %q to the isolated node took %v to be refused, want at most %v", a.key, a.r.took, unavailableWithin)
+		case a.r.Status != http.StatusServiceUnavailable || a.r.ErrorCode() != "unavailable" || a.r.RetryAfter != "1":
+			t.Errorf("hold %q to the isolated node: %v (Retry-After %q), want 503 unavailable with Retry-After: 1", a.key, a.r, a.r.RetryAfter)
+		case a.r.Took > unavailableWithin:
+			t.Errorf("hold %q to the isolated node took %v to be refused, want at most %v", a.key, a.r.Took, unavailableWithin)
 		}
 	}
 	t.Logf("%d holds sent to the isolated node; new leader node %d", len(isolated), newLeader)
@@ -125,8 +125,8 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 	}
 	for _, id := range c.IDs() {
 		for _, h := range acked {
-			r, err := cl.do(c.URL(id), "GET", "/api/holds/"+h.HoldToken, "", "")
-			if err != nil || r.status != http.StatusOK {
+			r, err := cl.Do(c.URL(id), "GET", "/api/holds/"+h.HoldToken, "", "")
+			if err != nil || r.Status != http.StatusOK {
 				t.Errorf("acknowledged hold %+v through node %d after healing: %v %v", h, id, r, err)
 			}
 		}
@@ -135,9 +135,9 @@ func TestPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 			t.Errorf("node %d: product %d is %+v after healing; before the cut %+v, and %d units were acknowledged since",
 				id, product.ID, got, before, want)
 		}
-		r, err := cl.do(c.URL(id), "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, product.ID), "isolated-0")
-		if err != nil || r.status != first.status || !bytes.Equal(r.body, first.body) || !r.replayed {
-			t.Errorf("replay of key isolated-0 through node %d: %v (replayed %v) %v, want %v replayed", id, r, r.replayed, err, first)
+		r, err := cl.Do(c.URL(id), "POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, product.ID), "isolated-0")
+		if err != nil || r.Status != first.Status || !bytes.Equal(r.Body, first.Body) || !r.Replayed {
+			t.Errorf("replay of key isolated-0 through node %d: %v (replayed %v) %v, want %v replayed", id, r, r.Replayed, err, first)
 		}
 	}
 }

@@ -68,7 +68,7 @@ func TestRejoinFromSnapshot(t *testing.T) {
 					h, r, err = cl.hold(c.URL(node), product.ID, 1, "")
 					return r, err
 				})
-				if err != nil || r.status != http.StatusCreated {
+				if err != nil || r.Status != http.StatusCreated {
 					t.Errorf("hold %d through node %d: %v %v", i, node, r, err)
 					stop.Store(true)
 					return
@@ -107,8 +107,8 @@ func TestRejoinFromSnapshot(t *testing.T) {
 		if i%10 != 0 {
 			continue
 		}
-		r, err := cl.do(c.URL(3), "GET", "/api/holds/"+token, "", "")
-		if err != nil || r.status != http.StatusOK {
+		r, err := cl.Do(c.URL(3), "GET", "/api/holds/"+token, "", "")
+		if err != nil || r.Status != http.StatusOK {
 			t.Errorf("hold %s through the rejoined node 3: %v %v", token, r, err)
 		}
 	}
@@ -119,13 +119,13 @@ func TestRejoinFromSnapshot(t *testing.T) {
 // labels mention both "snapshot" and "received" (docs/API.md names the figure,
 // "snapshot transfers", not the metric), and returns them for the log.
 func snapshotsReceived(cl *client, base string) (float64, string) {
-	r, err := cl.do(base, "GET", "/metrics", "", "")
+	r, err := cl.Do(base, "GET", "/metrics", "", "")
 	if err != nil {
 		return 0, err.Error()
 	}
 	var sum float64
 	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(string(r.body)))
+	sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "#") || !strings.Contains(line, "snapshot") || !strings.Contains(line, "received") {

@@ -59,7 +59,7 @@ func TestVerifyLedgerDetectsBrokenPromises(t *testing.T) {
 	l.holds["no-such-token"] = holdJSON{HoldToken: "no-such-token", ProductID: 1, Qty: 1}
 	l.holdList = append(l.holdList, "no-such-token")
 	l.orders[pending].final = "paid"
-	l.keyed[0].first.body = append(slices.Clone(l.keyed[0].first.body), ' ')
+	l.keyed[0].first.Body = append(slices.Clone(l.keyed[0].first.Body), ' ')
 	seed := slices.Clone(catalog)
 	seed[0].TotalStock++
 

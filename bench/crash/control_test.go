@@ -47,7 +47,7 @@ func TestVerifyDetectsBrokenPromises(t *testing.T) {
 	r := startLoaded(t, bin, "v")
 	dir, flags, s, seeded, l, c, ld := r.dir, r.flags, r.s, r.seeded, r.l, r.c, r.ld
 	loadAndKill(s, ld, tailWorkers, midLoad, rng.Int63())
-	c.close()
+	c.Close()
 	end := mustLogEnd(t, dir)
 	if end.segment != seeded.segment || end.bytes <= seeded.bytes {
 		t.Fatalf("the load wrote nothing after the catalog: %+v, %+v", seeded, end)
@@ -64,7 +64,7 @@ func TestVerifyDetectsBrokenPromises(t *testing.T) {
 	withLoss := serverproc.Start(t, bin, lost, flags...)
 	lc := newClient(withLoss.URL())
 	verify(gone, "control: half the log cut", lc, l, catalog, allSurvive)
-	lc.close()
+	lc.Close()
 	if gone.count("is gone") == 0 {
 		t.Errorf("the verifier did not notice that half the log is missing; it said: %q", gone.errors)
 	}
@@ -72,7 +72,7 @@ func TestVerifyDetectsBrokenPromises(t *testing.T) {
 	// The intact log passes, and a recorded answer that differs is caught.
 	intact := serverproc.Start(t, bin, dir, flags...)
 	ic := newClient(intact.URL())
-	defer ic.close()
+	defer ic.Close()
 	clean := &errorLog{}
 	verify(clean, "control: intact log", ic, l, catalog, allSurvive)
 	if len(clean.errors) != 0 {
@@ -81,7 +81,7 @@ func TestVerifyDetectsBrokenPromises(t *testing.T) {
 	if len(l.keyed) == 0 {
 		t.Fatal("no keyed answers recorded")
 	}
-	l.keyed[0].first.body = append([]byte(" "), l.keyed[0].first.body...)
+	l.keyed[0].first.Body = append([]byte(" "), l.keyed[0].first.Body...)
 	replay := &errorLog{}
 	verify(replay, "control: a recorded answer altered", ic, l, catalog, allSurvive)
 	if len(replay.errors) != 1 || replay.count("Idempotency-Key") != 1 {

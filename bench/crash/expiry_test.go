@@ -44,11 +44,11 @@ func TestExpiryAcrossKill9(t *testing.T) {
 	big := catalog[len(catalog)-1]
 	r, err := c.do("POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, big.ID), "")
 	var h holdJSON
-	if err != nil || r.status != 201 || json.Unmarshal(r.body, &h) != nil {
+	if err != nil || r.Status != 201 || json.Unmarshal(r.Body, &h) != nil {
 		t.Fatalf("POST /api/holds for product %d: %v %v", big.ID, r, err)
 	}
 	l.addHold(h, mark{})
-	c.close()
+	c.Close()
 	s.Kill9() // no request in flight: the ledger knows every hold and order
 	if n := l.counts["no answer"]; n != 0 {
 		t.Fatalf("%d requests got no answer from a live server", n)
@@ -64,7 +64,7 @@ func TestExpiryAcrossKill9(t *testing.T) {
 
 	s = serverproc.Start(t, bin, dir, flags...)
 	c = newClient(s.URL())
-	defer c.close()
+	defer c.Close()
 	known := verify(t, "restart after every hold expired", c, l, catalog, allSurvive)
 	if known.products == nil {
 		return
@@ -97,23 +97,23 @@ func TestOrderTimeoutAcrossKill9(t *testing.T) {
 	for _, p := range catalog {
 		r, err := c.do("POST", "/api/holds", fmt.Sprintf(`{"product_id":%d,"qty":1}`, p.ID), "")
 		var h holdJSON
-		if err != nil || r.status != 201 || json.Unmarshal(r.body, &h) != nil {
+		if err != nil || r.Status != 201 || json.Unmarshal(r.Body, &h) != nil {
 			t.Fatalf("POST /api/holds for product %d: %v %v", p.ID, r, err)
 		}
 		r, err = c.do("POST", "/api/orders", fmt.Sprintf(`{"hold_token":%q}`, h.HoldToken), "")
 		var o orderJSON
-		if err != nil || r.status != 201 || json.Unmarshal(r.body, &o) != nil || o.Status != statusPending {
+		if err != nil || r.Status != 201 || json.Unmarshal(r.Body, &o) != nil || o.Status != statusPending {
 			t.Fatalf("POST /api/orders for hold %s: %v %v", h.HoldToken, r, err)
 		}
 		orders = append(orders, o)
 	}
-	c.close()
+	c.Close()
 	s.Kill9()
 	time.Sleep(orderTimeoutTTL + expiryGrace)
 
 	s = serverproc.Start(t, bin, dir, flags...)
 	c = newClient(s.URL())
-	defer c.close()
+	defer c.Close()
 	products, err := c.getProducts()
 	if err != nil {
 		t.Fatal(err)
@@ -130,12 +130,12 @@ func TestOrderTimeoutAcrossKill9(t *testing.T) {
 			Status        string `json:"status"`
 			FailureReason string `json:"failure_reason"`
 		}
-		if err != nil || r.status != 200 || json.Unmarshal(r.body, &got) != nil {
+		if err != nil || r.Status != 200 || json.Unmarshal(r.Body, &got) != nil {
 			t.Errorf("GET /api/orders/%d: %v %v", o.OrderID, r, err)
 			continue
 		}
 		if got.Status != statusCancelled || got.FailureReason != "payment_timeout" {
-			t.Errorf("order %d after its payment window: %s; want cancelled with failure_reason payment_timeout", o.OrderID, r.body)
+			t.Errorf("order %d after its payment window: %s; want cancelled with failure_reason payment_timeout", o.OrderID, r.Body)
 		}
 	}
 }

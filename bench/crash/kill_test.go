@@ -76,7 +76,7 @@ func TestKill9UnderLoad(t *testing.T) {
 			}
 		}
 		loadAndStop(s, ld, killWorkers, killAfter, loadSeed, stop)
-		c.close()
+		c.Close()
 		t.Logf("%s #%d after %v of load; ledger: %s", how, cycle+1, killAfter, l.summary())
 		if t.Failed() {
 			return
@@ -87,13 +87,13 @@ func TestKill9UnderLoad(t *testing.T) {
 	s := serverproc.Start(t, bin, dir, flags...)
 	c := newClient(s.URL())
 	verify(t, fmt.Sprintf("restart after kill -9 #%d", killCycles), c, l, catalog, allSurvive)
-	c.close()
+	c.Close()
 	if code := s.Term(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0; output:\n%s", code, s.Output())
 	}
 	s = serverproc.Start(t, bin, dir, flags...)
 	c = newClient(s.URL())
-	defer c.close()
+	defer c.Close()
 	verify(t, "restart after SIGTERM", c, l, catalog, allSurvive)
 }
 

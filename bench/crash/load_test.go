@@ -151,10 +151,10 @@ func (w *worker) hold(seq int) (holdJSON, bool) {
 		return holdJSON{}, false
 	}
 	at := w.mark()
-	switch r.status {
+	switch r.Status {
 	case 201:
 		var h holdJSON
-		if err := json.Unmarshal(r.body, &h); err != nil || h.ProductID != p.ID || h.Qty != qty || h.HoldToken == "" {
+		if err := json.Unmarshal(r.Body, &h); err != nil || h.ProductID != p.ID || h.Qty != qty || h.HoldToken == "" {
 			w.l.problem("POST /api/holds %s answered %v", body, r)
 			return holdJSON{}, false
 		}
@@ -187,12 +187,12 @@ func (w *worker) checkLiveReplay(path, key, body string, first reply) {
 	if err != nil {
 		return // the server died in between; the ledger's check covers it
 	}
-	if r.status == 503 {
+	if r.Status == 503 {
 		return
 	}
-	if r.status != first.status || !bytes.Equal(r.body, first.body) || !r.replayed {
+	if r.Status != first.Status || !bytes.Equal(r.Body, first.Body) || !r.Replayed {
 		w.l.problem("POST %s %s with Idempotency-Key %q again: got %v (replayed %v), first answer %v",
-			path, body, key, r, r.replayed, first)
+			path, body, key, r, r.Replayed, first)
 	}
 }
 
@@ -218,16 +218,16 @@ func (w *worker) postOrder(h holdJSON, body string) (orderJSON, int, bool) {
 		return orderJSON{}, 0, false
 	}
 	at := w.mark()
-	switch r.status {
+	switch r.Status {
 	case 200, 201:
 		var o orderJSON
-		if err := json.Unmarshal(r.body, &o); err != nil || o.OrderID <= 0 {
+		if err := json.Unmarshal(r.Body, &o); err != nil || o.OrderID <= 0 {
 			w.l.problem("POST /api/orders %s answered %v", body, r)
 			return orderJSON{}, 0, false
 		}
-		w.l.count(fmt.Sprintf("order %d", r.status))
+		w.l.count(fmt.Sprintf("order %d", r.Status))
 		w.l.addOrder(h.HoldToken, o, at)
-		return o, r.status, true
+		return o, r.Status, true
 	case 410:
 		w.l.count("order 410")
 		if exp, err := time.Parse(time.RFC3339, h.ExpiresAt); err == nil && time.Until(exp) > time.Second {
@@ -262,10 +262,10 @@ func (w *worker) webhook(orderID int64, status, key string) {
 		return
 	}
 	at := w.mark()
-	switch r.status {
+	switch r.Status {
 	case 200:
 		var a webhookJSON
-		if err := json.Unmarshal(r.body, &a); err != nil {
+		if err := json.Unmarshal(r.Body, &a); err != nil {
 			w.l.problem("POST /api/payments/webhook %s answered %v", body, r)
 			return
 		}
@@ -277,7 +277,7 @@ func (w *worker) webhook(orderID int64, status, key string) {
 		time.Sleep(downPause)
 	case 202:
 		var a webhookJSON
-		if err := json.Unmarshal(r.body, &a); err != nil || a.OrderID != orderID || a.Status != "queued" {
+		if err := json.Unmarshal(r.Body, &a); err != nil || a.OrderID != orderID || a.Status != "queued" {
 			w.l.problem("POST /api/payments/webhook %s answered %v", body, r)
 			return
 		}
@@ -309,14 +309,14 @@ func (w *worker) deliverTwice(body, key string) (reply, error) {
 	if errs[0] != nil {
 		return r[1], errs[1]
 	}
-	if errs[1] != nil || r[0].status/100 != 2 || r[1].status/100 != 2 {
+	if errs[1] != nil || r[0].Status/100 != 2 || r[1].Status/100 != 2 {
 		return r[0], nil
 	}
-	if r[0].status != r[1].status || !bytes.Equal(r[0].body, r[1].body) || r[0].replayed == r[1].replayed {
+	if r[0].Status != r[1].Status || !bytes.Equal(r[0].Body, r[1].Body) || r[0].Replayed == r[1].Replayed {
 		w.l.problem("POST /api/payments/webhook %s with Idempotency-Key %q delivered twice at once: %v (replayed %v) and %v (replayed %v)",
-			body, key, r[0], r[0].replayed, r[1], r[1].replayed)
+			body, key, r[0], r[0].Replayed, r[1], r[1].Replayed)
 	}
-	if r[0].replayed {
+	if r[0].Replayed {
 		return r[1], nil
 	}
 	return r[0], nil

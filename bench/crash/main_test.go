@@ -2,32 +2,19 @@ package crash
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/flashsale/flashsale/bench/apicheck"
-	"github.com/flashsale/flashsale/bench/serverproc"
+	"github.com/flashsale/flashsale/bench/testkit"
 )
 
-// contract holds every exchange of client.do to docs/openapi.yaml; the
-// run fails after the tests if any broke it (the client has no *testing.T).
+// contract holds every exchange of the tests' client to docs/openapi.yaml;
+// the run fails after the tests if any broke it.
 var contract apicheck.Tally
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	serverproc.Cleanup()
-	if !contract.Report(os.Stderr) && code == 0 {
-		code = 1
-	}
-	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "docs/openapi.yaml: %d exchanges checked\n", contract.Checked())
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m, &contract) }
 
 // seedEnv names the environment variable that fixes the tests' random seed,
 // to repeat a failing run.
@@ -35,18 +22,7 @@ const seedEnv = "FLASHSALE_CRASH_SEED"
 
 // rngSeed is the random seed of a test: $FLASHSALE_CRASH_SEED if set, else
 // the clock. It is logged so a failure can be repeated.
-func rngSeed(t *testing.T) int64 {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(seedEnv); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, s, err)
-		}
-		seed = v
-	}
-	t.Logf("random seed %d (repeat with %s=%d)", seed, seedEnv, seed)
-	return seed
-}
+func rngSeed(t *testing.T) int64 { return testkit.Seed(t, seedEnv) }
 
 // catalog is the seeded products: small stocks that the load fights over,
 // and a large last one that keeps holds, orders and payments flowing once

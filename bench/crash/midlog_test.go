@@ -78,7 +78,7 @@ func midLogCorruption(t *testing.T, bin string, rng *rand.Rand, stop func(*serve
 	ctx, cancel := context.WithTimeout(context.Background(), midLoad)
 	ld.run(ctx, midWorkers, rng.Int63())
 	cancel()
-	c.close()
+	c.Close()
 	if code := stop(s); code != 0 {
 		t.Fatalf("exit code %d on stopping, want 0", code)
 	}
@@ -138,13 +138,13 @@ func midLogCorruption(t *testing.T, bin string, rng *rand.Rand, stop func(*serve
 			t.Logf("%s: %s", when, l.mustSurviveSummary(survives))
 			c := newClient(s.URL())
 			verify(t, when+", --wal-truncate-corrupt", c, l, catalog, survives)
-			c.close()
+			c.Close()
 			if code := s.Term(); code != 0 {
 				t.Fatalf("%s: exit code %d after SIGTERM, want 0", when, code)
 			}
 			s = serverproc.Start(t, bin, vdir, flags...)
 			c = newClient(s.URL())
-			defer c.close()
+			defer c.Close()
 			verify(t, when+", plain restart after the cut", c, l, catalog, survives)
 		})
 	}

@@ -64,7 +64,7 @@ func TestDamagedTail(t *testing.T) {
 	r := startLoaded(t, bin, "t")
 	dir, flags, s, seeded, l, c, ld := r.dir, r.flags, r.s, r.seeded, r.l, r.c, r.ld
 	loadAndKill(s, ld, tailWorkers, tailLoad, rng.Int63())
-	c.close()
+	c.Close()
 	end := mustLogEnd(t, dir)
 	t.Logf("log ends at byte %d of segment %s after kill -9; ledger: %s", end.bytes, end.segment, l.summary())
 	from := int64(0) // damage only what came after the seeded catalog
@@ -84,13 +84,13 @@ func TestDamagedTail(t *testing.T) {
 			s := serverproc.Start(t, bin, vdir, flags...)
 			c := newClient(s.URL())
 			verify(t, when, c, l, catalog, survives)
-			c.close()
+			c.Close()
 			if code := s.Term(); code != 0 {
 				t.Fatalf("%s: exit code %d after SIGTERM, want 0", when, code)
 			}
 			s = serverproc.Start(t, bin, vdir, flags...)
 			c = newClient(s.URL())
-			defer c.close()
+			defer c.Close()
 			verify(t, when+", second restart", c, l, catalog, survives)
 		})
 	}

@@ -149,16 +149,16 @@ func (v *verifier) get(when, path string, out any) int {
 		v.noAnswer(when, "GET "+path, err)
 		return 0
 	}
-	if r.status == 200 {
-		if err := json.Unmarshal(r.body, out); err != nil {
-			v.t.Errorf("%s: GET %s: %v: %s", when, path, err, r.body)
+	if r.Status == 200 {
+		if err := json.Unmarshal(r.Body, out); err != nil {
+			v.t.Errorf("%s: GET %s: %v: %s", when, path, err, r.Body)
 			return 0
 		}
-	} else if r.status != 404 {
+	} else if r.Status != 404 {
 		v.t.Errorf("%s: GET %s: %v", when, path, r)
 		return 0
 	}
-	return r.status
+	return r.Status
 }
 
 // checkHolds: every acknowledged hold exists with its product, quantity and
@@ -282,9 +282,9 @@ func (v *verifier) checkReplays(when string) {
 			v.noAnswer(when, fmt.Sprintf("replay of POST %s %s (key %q)", k.path, k.body, k.key), err)
 			continue
 		}
-		if r.status != k.first.status || !bytes.Equal(r.body, k.first.body) || !r.replayed {
+		if r.Status != k.first.Status || !bytes.Equal(r.Body, k.first.Body) || !r.Replayed {
 			v.t.Errorf("%s: POST %s %s with Idempotency-Key %q: got %v (Idempotent-Replayed: %v), want the first answer %v replayed",
-				when, k.path, k.body, k.key, r, r.replayed, k.first)
+				when, k.path, k.body, k.key, r, r.Replayed, k.first)
 		}
 	}
 }
