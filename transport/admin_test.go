@@ -1,7 +1,10 @@
 package transport
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -65,4 +68,46 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("restocked %v", r)
 	}
 	ts.expectStock("3", 22, 3, 0)
+}
+
+// TestConcurrentRestocksCannotPassTheStockLimitTogether: restocks that each
+// fit under the limit but not together, sent at once over real
+// connections, are granted only as far as the limit allows; the rest get the
+// qty validation error and change nothing.
+func TestConcurrentRestocksCannotPassTheStockLimitTogether(t *testing.T) {
+	ts := startServer(t, func(s *serverSetup) { s.opts.AdminToken = "s3cret" })
+	auth := []string{"Authorization", "Bearer s3cret"}
+	created := expectStatus(t, ts.do("POST", "/api/admin/products",
+		`{"name":"Deep","price_cents":100,"total_stock":0}`, auth...), 201)
+	id := num(t, created, "id")
+	const restocks = 8
+	qty := int64(stockMax/restocks + stockMax/(4*restocks)) // any 7 fit, all 8 do not
+	answers := make(chan response, restocks)
+	var wg sync.WaitGroup
+	for i := 0; i < restocks; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := ts.tryDo("POST", fmt.Sprintf("/api/admin/products/%d/restock", id), fmt.Sprintf(`{"qty":%d}`, qty), auth...)
+			if err != nil {
+				t.Errorf("restock: %v", err)
+				return
+			}
+			answers <- r
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	granted := 0
+	for r := range answers {
+		if r.status == 200 {
+			granted++
+			continue
+		}
+		expectError(t, r, 422, "validation_failed", "qty")
+	}
+	if want := int(stockMax / qty); granted != want {
+		t.Fatalf("%d restocks of %d granted, want %d (the limit is %d)", granted, qty, want, int64(stockMax))
+	}
+	ts.expectStock(strconv.FormatInt(id, 10), int64(granted)*qty, 0, 0)
 }

@@ -15,7 +15,7 @@ import (
 const (
 	productNameBytesMax = 200
 	priceCentsMax       = 1_000_000_000_000
-	stockMax            = 1_000_000_000_000
+	stockMax            = engine.StockMax
 	maxPerHoldMax       = 1_000_000
 )
 
@@ -115,18 +115,17 @@ func (s *Server) adminRestock(ctx *fasthttp.RequestCtx, sc *scratch) {
 	if !ok {
 		return
 	}
-	current, exists := eng.Product(id)
-	if !exists {
-		writeError(ctx, sc, &errProductNotFound)
-		return
-	}
-	if current.TotalStock+qty > stockMax {
+	p, code := eng.Restock(id, qty)
+	switch code {
+	case engine.OK:
+	case engine.CodeInvalidArgument:
+		// qty itself is in range: the actor found that the total would pass
+		// the limit (it checks, so that concurrent restocks cannot pass it
+		// together).
 		e := validation("qty", "total_stock would exceed 1000000000000.")
 		writeError(ctx, sc, &e)
 		return
-	}
-	p, code := eng.Restock(id, qty)
-	if code != engine.OK {
+	default:
 		writeCodeError(ctx, sc, code)
 		return
 	}
