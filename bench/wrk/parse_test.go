@@ -29,6 +29,8 @@ func TestParseReadsEveryFigureOfARecordedRun(t *testing.T) {
 		{"granted.txt", Run{Requests: 7689, RequestsPerSec: 6998.39, P50Micros: 970, P99Micros: 3280, MaxMicros: 5790, Expected: 201}},
 		{"ceiling.txt", Run{Requests: 49455, RequestsPerSec: 44949.37, P50Micros: 92, P99Micros: 2710, MaxMicros: 5700, Expected: 200}},
 		{"sold-out.txt", Run{Requests: 38693, RequestsPerSec: 38358.82, P50Micros: 1920, P99Micros: 8900, MaxMicros: 13950, Expected: 409}},
+		// 10,000 connections: wrk's columns touch ("132.46ms 591.83ms").
+		{"sold-out-crowd.txt", Run{Requests: 194724, RequestsPerSec: 24224.06, P50Micros: 399030, P99Micros: 571610, MaxMicros: 591830, Expected: 409}},
 		{"unexpected-409.txt", Run{Requests: 34612, RequestsPerSec: 31464.28, P50Micros: 188, P99Micros: 4530, MaxMicros: 8390, Expected: 201, Unexpected: 34611}},
 		{"server-killed.txt", Run{Requests: 20023, RequestsPerSec: 9944.29, P50Micros: 2820, P99Micros: 7440, MaxMicros: 12920, Expected: 201, SocketErrors: 47847}},
 	} {
