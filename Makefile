@@ -4,7 +4,7 @@ GO ?= go
 # without it where there is none (.ci/run does so by itself).
 RACE ?= -race
 
-.PHONY: build run cluster test bench bench-cluster bench-go bench-http bench-restart verify lint fuzz openapi-client
+.PHONY: build run cluster test bench bench-cluster bench-go bench-http bench-restart bench-wrk verify lint fuzz openapi-client
 
 build:
 	@mkdir -p bin
@@ -59,6 +59,15 @@ ROUNDS ?= 5
 # follower, fsyncs and Raft messages per 1,000 holds (bench/clusterbench).
 bench-cluster: build
 	bench/clusterbench/run.sh $(ROUNDS) 10s 64
+
+# The same figures from wrk, a client that is not ours (apt-get install wrk):
+# granted holds (every answer a 201) at 64 and 256 connections and the crowd
+# of 10,000 connections on a sold-out product (every answer a 409), each
+# side by side with the ceiling at the same connections, in ROUNDS
+# interleaved rounds of 8 s; medians, and the worst p99 and max
+# (bench/wrk/run.sh, which says what else the environment can set).
+bench-wrk: build
+	ROUNDS=$(ROUNDS) bench/wrk/run.sh
 
 # Restart time after 1, 5 and 10 million logged records, with and without a
 # snapshot (several minutes: most of it builds the histories).
