@@ -38,6 +38,11 @@ type serverLink struct {
 // answer is queued as it comes. A bad frame or request closes conn. Serve
 // closes conn and returns once the requests it started have finished.
 func Serve(conn net.Conn, handler fasthttp.RequestHandler) error {
+	// fasthttp's hijacked connection does not close on Close unless its
+	// server keeps hijacked connections; the socket under it does.
+	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+		conn = closeConn{conn, u.UnsafeConn()}
+	}
 	l := &serverLink{conn: conn, handler: handler, slots: make(chan struct{}, InFlightMax)}
 	l.q.init()
 	werr := make(chan error, 1)
@@ -130,3 +135,11 @@ func (l *serverLink) serve(sc *serverCall) {
 	serverCalls.Put(sc)
 	<-l.slots
 }
+
+// closeConn reads and writes through Conn and closes raw.
+type closeConn struct {
+	net.Conn
+	raw net.Conn
+}
+
+func (c closeConn) Close() error { return c.raw.Close() }
