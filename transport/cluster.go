@@ -1,13 +1,16 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/hex"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport/fwdlink"
 	"github.com/valyala/fasthttp"
 )
 
@@ -57,10 +60,75 @@ const (
 // than forwarding again: leadership moved, and the client retries.
 const headerForwardedBy = "X-Flashsale-Forwarded-By"
 
-// forwarder holds one keep-alive connection pool per leader address.
+// forwarder holds, per leader address, one multiplexed link (fwdlink),
+// which carries forwarded requests while it is up, and a keep-alive
+// connection pool, which carries them while the link is down.
 type forwarder struct {
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient
+	links   map[string]*fwdlink.Client
+	served  map[net.Conn]bool // links that peers opened to this node
+	closed  bool
+}
+
+// serve runs the leader's side of a link on c until it breaks or close.
+func (f *forwarder) serve(c net.Conn, handler fasthttp.RequestHandler) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		c.Close()
+		return
+	}
+	if f.served == nil {
+		f.served = map[net.Conn]bool{}
+	}
+	f.served[c] = true
+	f.mu.Unlock()
+	fwdlink.Serve(c, handler)
+	f.mu.Lock()
+	delete(f.served, c)
+	f.mu.Unlock()
+}
+
+// close breaks every link, both ways, and opens no more.
+func (f *forwarder) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for _, l := range f.links {
+		l.Close()
+	}
+	for c := range f.served {
+		c.Close()
+	}
+}
+
+// CloseForwarding breaks the forwarding links this node opened and those
+// peers opened to it (fasthttp's Shutdown does not see them: they left
+// its connections when they were upgraded). Forwarded requests fall back
+// to the connection pool afterwards. Call it after the HTTP server's
+// Shutdown.
+func (s *Server) CloseForwarding() { s.fwd.close() }
+
+// closedLink is a link closed for good, which answers fwdlink.ErrDown.
+var closedLink = func() *fwdlink.Client { c := &fwdlink.Client{}; c.Close(); return c }()
+
+// link returns the link to addr; header identifies this node as a peer.
+func (f *forwarder) link(addr string, nodeID uint64) *fwdlink.Client {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.links[addr]
+	if l == nil {
+		if f.links == nil {
+			f.links = map[string]*fwdlink.Client{}
+		}
+		if f.closed {
+			return closedLink
+		}
+		l = &fwdlink.Client{Addr: addr, Header: headerForwardedBy + ": " + strconv.FormatUint(nodeID, 10)}
+		f.links[addr] = l
+	}
+	return l
 }
 
 func (f *forwarder) client(addr string) *fasthttp.HostClient {
@@ -119,7 +187,14 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, sc *scratch, addr string) {
 	// client's own Connection: close when it read the request, and still
 	// closes the client's connection after this answer.)
 	ctx.Request.Header.ResetConnectionClose()
-	if err := s.fwd.client(addr).DoTimeout(&ctx.Request, &ctx.Response, forwardTimeout); err != nil {
+	// The link first; the pool only while the link is down (nothing was
+	// sent on it then). A full link or one that broke with the request in
+	// flight is 503 unavailable, like a failed exchange of the pool.
+	err := s.fwd.link(addr, s.cluster.NodeID()).Do(&ctx.Request, &ctx.Response, forwardTimeout)
+	if err == fwdlink.ErrDown {
+		err = s.fwd.client(addr).DoTimeout(&ctx.Request, &ctx.Response, forwardTimeout)
+	}
+	if err != nil {
 		s.forwardFailures.Inc()
 		ctx.Response.Reset()
 		writeError(ctx, sc, &errUnavailable)
@@ -127,6 +202,22 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, sc *scratch, addr string) {
 		s.forwarded.Inc()
 		ctx.Response.SkipBody = ctx.IsHead()
 	}
+}
+
+// forwardLink is GET /cluster/forward-link: a peer (it sends
+// headerForwardedBy) upgrades its connection to a forwarding link, whose
+// requests run through the same Handler as direct ones. Anyone else gets
+// 404, as without cluster mode.
+func (s *Server) forwardLink(ctx *fasthttp.RequestCtx, sc *scratch) {
+	if s.cluster == nil || len(ctx.Request.Header.Peek(headerForwardedBy)) == 0 ||
+		!bytes.Equal(ctx.Request.Header.Peek(fasthttp.HeaderUpgrade), []byte(fwdlink.UpgradeProtocol)) {
+		writeError(ctx, sc, &errNotFound)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	ctx.Response.Header.Set(fasthttp.HeaderConnection, "Upgrade")
+	ctx.Response.Header.Set(fasthttp.HeaderUpgrade, fwdlink.UpgradeProtocol)
+	ctx.Hijack(func(c net.Conn) { s.fwd.serve(c, s.Handler) })
 }
 
 // productRead returns the engine whose published counts may answer a read

@@ -99,6 +99,7 @@ func startServer(t *testing.T, edit func(*serverSetup)) *testServer {
 	t.Cleanup(func() {
 		ts.client.CloseIdleConnections()
 		_ = ts.hs.Shutdown()
+		ts.srv.CloseForwarding()
 		<-done
 		ts.eng.Stop()
 		if err := ts.eng.CheckInvariant(); err != nil {

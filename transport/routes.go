@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"github.com/flashsale/flashsale/transport/fwdlink"
 	"runtime/debug"
 	"time"
 
@@ -86,6 +87,7 @@ func (s *Server) routes() {
 	if s.cluster != nil {
 		add(fasthttp.MethodGet, "/cluster", (*Server).clusterStatus)
 		add(fasthttp.MethodGet, "/cluster/state/{partition}", (*Server).clusterState)
+		add(fasthttp.MethodGet, fwdlink.Path, (*Server).forwardLink)
 	}
 
 	s.paramGets = []paramRoute{

@@ -206,6 +206,10 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		ReduceMemoryUsage: true,
 		TCPKeepalive:      true,
 		CloseOnShutdown:   true,
+		// A forwarding link (fwdlink) is a hijacked connection, closed by
+		// its own code (and by CloseForwarding), not when its handler
+		// returns.
+		KeepHijackedConns: true,
 		Logger:            fasthttpLogger{s.log.Sample(clientWarnSampler())},
 	}
 }

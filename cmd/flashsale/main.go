@@ -205,6 +205,7 @@ func serve(ctx context.Context, srv *transport.Server, dlog durableLog, stall ti
 	if err := hs.ShutdownWithContext(sctx); err != nil {
 		log.Warn().Err(err).Msg("requests still in flight after the shutdown timeout")
 	}
+	srv.CloseForwarding()
 	cancel()
 	stopDashboard()
 	if c := stopCore(); c != 0 {

@@ -1,0 +1,139 @@
+// Package fwdlink is the forwarding link between cluster nodes: one
+// long-lived connection from a follower to a leader over which many
+// forwarded HTTP requests travel at once.
+//
+// What it promises:
+//   - Each request and its answer travel as a frame: a 4-byte big-endian
+//     payload length, an 8-byte big-endian request id, and the request or
+//     response in HTTP/1.1 wire form (fasthttp's own serialisation), so
+//     that status, headers and body arrive unchanged.
+//   - Answers come back in any order and are matched to their request by
+//     id; no request waits behind another one on the link.
+//   - A side writes everything queued with one write call and only waits
+//     when its queue is empty, so that many requests share a syscall.
+//   - A Client refuses at once (ErrFull) beyond InFlightMax requests in
+//     flight or QueuedBytesMax bytes queued; answers ErrDown, without
+//     sending anything, while it has no link (the caller may use another
+//     path); fails every request in flight with ErrBroken when its link
+//     breaks, and dials again with backoff.
+//   - A frame with a length of 0 or above FrameBytesMax, or an id never
+//     issued, closes the connection.
+package fwdlink
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// Path and UpgradeProtocol name the HTTP upgrade that opens a link: the
+// follower sends GET Path with "Upgrade: UpgradeProtocol" to the leader's
+// HTTP address, which answers 101 and speaks frames from then on.
+const (
+	Path            = "/cluster/forward-link"
+	UpgradeProtocol = "flashsale-forward/1"
+)
+
+// Limits of one link.
+const (
+	// FrameBytesMax bounds one frame's payload: a request (at most 20 KiB
+	// of request line and headers and 64 KiB of body) or an answer.
+	FrameBytesMax = 256 << 10
+	// InFlightMax bounds the requests sent on one link and not yet
+	// answered.
+	InFlightMax = 4096
+	// QueuedBytesMax bounds the bytes queued on one side of a link and not
+	// yet written to the socket.
+	QueuedBytesMax = 8 << 20
+
+	frameHeaderBytes = 12
+	writeTimeout     = 5 * time.Second
+	dialTimeout      = time.Second
+	backoffMin       = 50 * time.Millisecond
+	backoffMax       = 2 * time.Second
+)
+
+// Errors of Client.Do.
+var (
+	// ErrDown: no link is up; nothing was sent.
+	ErrDown = errors.New("fwdlink: no link to the leader")
+	// ErrFull: the link's in-flight or queued-bytes limit is reached;
+	// nothing was sent.
+	ErrFull = errors.New("fwdlink: the link is full")
+	// ErrBroken: the link broke while the request was in flight; the
+	// leader may or may not have applied it.
+	ErrBroken = errors.New("fwdlink: the link broke with the request in flight")
+	// ErrTimeout: no answer within the caller's timeout.
+	ErrTimeout = errors.New("fwdlink: no answer in time")
+)
+
+var errBadFrame = errors.New("fwdlink: bad frame")
+
+// putFrameHeader fills the first frameHeaderBytes of frame.
+func putFrameHeader(frame []byte, id uint64) {
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeaderBytes))
+	binary.BigEndian.PutUint64(frame[4:12], id)
+}
+
+// parseFrameHeader checks a frame header's length; the caller checks the id.
+func parseFrameHeader(h []byte) (n int, id uint64, err error) {
+	n = int(binary.BigEndian.Uint32(h[0:4]))
+	id = binary.BigEndian.Uint64(h[4:12])
+	if n == 0 || n > FrameBytesMax || id == 0 {
+		return 0, 0, errBadFrame
+	}
+	return n, id, nil
+}
+
+// bufWriter appends what is written to b.
+type bufWriter struct{ b []byte }
+
+func (w *bufWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// writeQueue is one side's outgoing frames. push appends under the lock;
+// run writes all that is queued with one Write and waits only when the
+// queue is empty.
+type writeQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte
+	broken bool
+}
+
+func (q *writeQueue) init() { q.cond.L = &q.mu }
+
+// pushLocked queues frame; the caller holds q.mu and checked q.broken.
+func (q *writeQueue) pushLocked(frame []byte) {
+	if len(q.buf) == 0 {
+		q.cond.Signal()
+	}
+	q.buf = append(q.buf, frame...)
+}
+
+// run writes queued frames to conn until the queue breaks or a write fails.
+func (q *writeQueue) run(conn net.Conn) error {
+	var spare []byte
+	for {
+		q.mu.Lock()
+		for len(q.buf) == 0 && !q.broken {
+			q.cond.Wait()
+		}
+		if q.broken {
+			q.mu.Unlock()
+			return net.ErrClosed
+		}
+		out := q.buf
+		q.buf = spare[:0]
+		q.mu.Unlock()
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := conn.Write(out); err != nil {
+			return err
+		}
+		spare = out
+	}
+}

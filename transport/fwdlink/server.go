@@ -1,0 +1,145 @@
+package fwdlink
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serverCall is one forwarded request on the leader's side, pooled.
+type serverCall struct {
+	ctx fasthttp.RequestCtx
+	id  uint64
+	out bufWriter
+	bw  *bufio.Writer
+}
+
+var serverCalls = sync.Pool{New: func() any {
+	sc := &serverCall{}
+	sc.bw = bufio.NewWriterSize(&sc.out, 4<<10)
+	return sc
+}}
+
+type serverLink struct {
+	conn    net.Conn
+	handler fasthttp.RequestHandler
+	q       writeQueue
+	slots   chan struct{} // one per request in flight
+	wg      sync.WaitGroup
+}
+
+// Serve speaks the leader's side of a link on conn (already upgraded)
+// until it breaks: every request read runs through handler in its own
+// goroutine, at most InFlightMax at once (reading waits beyond), and its
+// answer is queued as it comes. A bad frame or request closes conn. Serve
+// closes conn and returns once the requests it started have finished.
+func Serve(conn net.Conn, handler fasthttp.RequestHandler) error {
+	// fasthttp's hijacked connection does not close on Close unless its
+	// server keeps hijacked connections; the socket under it does.
+	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+		conn = closeConn{conn, u.UnsafeConn()}
+	}
+	l := &serverLink{conn: conn, handler: handler, slots: make(chan struct{}, InFlightMax)}
+	l.q.init()
+	werr := make(chan error, 1)
+	go func() {
+		err := l.q.run(conn)
+		conn.Close() // stops the reader too
+		werr <- err
+	}()
+	err := l.read(bufio.NewReaderSize(conn, 64<<10))
+	conn.Close()
+	l.q.mu.Lock()
+	l.q.broken = true
+	l.q.cond.Broadcast()
+	l.q.mu.Unlock()
+	l.wg.Wait()
+	<-werr
+	return err
+}
+
+func (l *serverLink) read(br *bufio.Reader) error {
+	var hdr [frameHeaderBytes]byte
+	var payload []byte
+	var rd bytes.Reader
+	pbr := bufio.NewReaderSize(&rd, 4<<10)
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return err
+		}
+		n, id, err := parseFrameHeader(hdr[:])
+		if err != nil {
+			return err
+		}
+		if cap(payload) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return err
+		}
+		l.slots <- struct{}{}
+		sc := serverCalls.Get().(*serverCall)
+		sc.id = id
+		sc.ctx.Request.Reset()
+		sc.ctx.Response.Reset()
+		sc.ctx.ResetUserValues()
+		sc.ctx.Init2(l.conn, nil, false)
+		rd.Reset(payload)
+		pbr.Reset(&rd)
+		sc.ctx.Request.Header.DisableNormalizing()
+		if err := sc.ctx.Request.ReadLimitBody(pbr, FrameBytesMax); err != nil || pbr.Buffered() > 0 || rd.Len() > 0 {
+			serverCalls.Put(sc)
+			<-l.slots
+			return errBadFrame
+		}
+		sc.ctx.Request.URI().DisablePathNormalizing = true
+		l.wg.Add(1)
+		go l.serve(sc)
+	}
+}
+
+// serve runs one request and queues its answer.
+func (l *serverLink) serve(sc *serverCall) {
+	defer l.wg.Done()
+	l.handler(&sc.ctx)
+	sc.ctx.Response.SkipBody = sc.ctx.IsHead()
+	sc.out.b = append(sc.out.b[:0], make([]byte, frameHeaderBytes)...)
+	sc.bw.Reset(&sc.out)
+	err := sc.ctx.Response.Write(sc.bw)
+	if err == nil {
+		err = sc.bw.Flush()
+	}
+	if err == nil && len(sc.out.b)-frameHeaderBytes > FrameBytesMax {
+		err = errBadFrame
+	}
+	if err != nil {
+		// No answer can be sent: the follower's request would hang until
+		// its timeout, so the link closes and fails it at once.
+		l.conn.Close()
+	} else {
+		putFrameHeader(sc.out.b, sc.id)
+		l.q.mu.Lock()
+		if !l.q.broken {
+			l.q.pushLocked(sc.out.b)
+		}
+		l.q.mu.Unlock()
+	}
+	sc.ctx.Request.Reset()
+	sc.ctx.Response.Reset()
+	sc.ctx.ResetUserValues()
+	serverCalls.Put(sc)
+	<-l.slots
+}
+
+// closeConn reads and writes through Conn and closes raw.
+type closeConn struct {
+	net.Conn
+	raw net.Conn
+}
+
+func (c closeConn) Close() error { return c.raw.Close() }
