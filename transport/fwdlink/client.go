@@ -2,7 +2,6 @@ package fwdlink
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -230,44 +229,27 @@ func (l *clientLink) fail() {
 // readLoop reads answers and hands each to its call until the link breaks.
 func (l *clientLink) readLoop(br *bufio.Reader) {
 	defer l.fail()
-	var hdr [frameHeaderBytes]byte
-	var payload []byte
-	var rd bytes.Reader
-	pbr := bufio.NewReaderSize(&rd, 4<<10)
+	fr := newFrameReader(br)
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return
-		}
-		n, id, err := parseFrameHeader(hdr[:])
+		id, msg, err := fr.next()
 		if err != nil {
 			return
 		}
 		l.q.mu.Lock()
 		issued := id <= l.next
+		cl := l.pending[id]
+		delete(l.pending, id)
 		l.q.mu.Unlock()
 		if !issued {
 			return
 		}
-		if cap(payload) < n {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return
-		}
-		l.q.mu.Lock()
-		cl := l.pending[id]
-		delete(l.pending, id)
-		l.q.mu.Unlock()
 		if cl == nil {
 			continue // its caller timed out
 		}
-		rd.Reset(payload)
-		pbr.Reset(&rd)
 		cl.resp.Reset()
 		cl.resp.SkipBody = cl.head
 		cl.resp.Header.DisableNormalizing()
-		if err := cl.resp.ReadLimitBody(pbr, FrameBytesMax); err != nil {
+		if err := cl.resp.ReadLimitBody(msg, FrameBytesMax); err != nil {
 			cl.resp.Reset()
 			cl.done <- ErrBroken
 			return

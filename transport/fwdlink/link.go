@@ -21,8 +21,11 @@
 package fwdlink
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -86,6 +89,46 @@ func parseFrameHeader(h []byte) (n int, id uint64, err error) {
 	}
 	return n, id, nil
 }
+
+// frameReader reads a link's frames from br into one reused buffer.
+type frameReader struct {
+	br      *bufio.Reader
+	hdr     [frameHeaderBytes]byte
+	payload []byte
+	rd      bytes.Reader
+	msg     *bufio.Reader // reads the last frame's message
+}
+
+func newFrameReader(br *bufio.Reader) *frameReader {
+	f := &frameReader{br: br}
+	f.msg = bufio.NewReaderSize(&f.rd, 4<<10)
+	return f
+}
+
+// next reads one frame and returns its id and a reader of its message,
+// valid until the next call. A bad header is errBadFrame.
+func (f *frameReader) next() (uint64, *bufio.Reader, error) {
+	if _, err := io.ReadFull(f.br, f.hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n, id, err := parseFrameHeader(f.hdr[:])
+	if err != nil {
+		return 0, nil, err
+	}
+	if cap(f.payload) < n {
+		f.payload = make([]byte, n)
+	}
+	f.payload = f.payload[:n]
+	if _, err := io.ReadFull(f.br, f.payload); err != nil {
+		return 0, nil, err
+	}
+	f.rd.Reset(f.payload)
+	f.msg.Reset(&f.rd)
+	return id, f.msg, nil
+}
+
+// unread is how many bytes of the last frame's message were not read.
+func (f *frameReader) unread() int { return f.msg.Buffered() + f.rd.Len() }
 
 // bufWriter appends what is written to b.
 type bufWriter struct{ b []byte }

@@ -2,8 +2,6 @@ package fwdlink
 
 import (
 	"bufio"
-	"bytes"
-	"io"
 	"net"
 	"sync"
 
@@ -63,23 +61,10 @@ func Serve(conn net.Conn, handler fasthttp.RequestHandler) error {
 }
 
 func (l *serverLink) read(br *bufio.Reader) error {
-	var hdr [frameHeaderBytes]byte
-	var payload []byte
-	var rd bytes.Reader
-	pbr := bufio.NewReaderSize(&rd, 4<<10)
+	fr := newFrameReader(br)
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return err
-		}
-		n, id, err := parseFrameHeader(hdr[:])
+		id, msg, err := fr.next()
 		if err != nil {
-			return err
-		}
-		if cap(payload) < n {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(br, payload); err != nil {
 			return err
 		}
 		l.slots <- struct{}{}
@@ -89,10 +74,8 @@ func (l *serverLink) read(br *bufio.Reader) error {
 		sc.ctx.Response.Reset()
 		sc.ctx.ResetUserValues()
 		sc.ctx.Init2(l.conn, nil, false)
-		rd.Reset(payload)
-		pbr.Reset(&rd)
 		sc.ctx.Request.Header.DisableNormalizing()
-		if err := sc.ctx.Request.ReadLimitBody(pbr, FrameBytesMax); err != nil || pbr.Buffered() > 0 || rd.Len() > 0 {
+		if err := sc.ctx.Request.ReadLimitBody(msg, FrameBytesMax); err != nil || fr.unread() > 0 {
 			serverCalls.Put(sc)
 			<-l.slots
 			return errBadFrame
