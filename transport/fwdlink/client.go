@@ -21,10 +21,12 @@ type Client struct {
 	// upgrade request so that the leader recognises a peer.
 	Header string
 
-	mu      sync.Mutex
-	link    *clientLink // nil: down
-	dialing bool
-	closed  bool
+	mu        sync.Mutex
+	link      *clientLink   // nil: down
+	firstDial chan struct{} // closed when the first dial ends; nil before and after
+	dialed    bool          // a dial was started
+	dialing   bool
+	closed    bool
 }
 
 type clientLink struct {
@@ -58,7 +60,9 @@ var calls = sync.Pool{New: func() any {
 func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
 	l := c.current()
 	if l == nil {
-		return ErrDown
+		if l = c.awaitFirstDial(); l == nil {
+			return ErrDown
+		}
 	}
 	cl := calls.Get().(*call)
 	defer calls.Put(cl)
@@ -114,8 +118,35 @@ func (c *Client) current() *clientLink {
 	defer c.mu.Unlock()
 	if c.link == nil && !c.dialing && !c.closed {
 		c.dialing = true
+		if !c.dialed {
+			c.dialed = true
+			c.firstDial = make(chan struct{})
+		}
 		go c.dialLoop(0)
 	}
+	return c.link
+}
+
+// awaitFirstDial waits, at most firstDialWait, for the client's first dial
+// to end, and returns the link it opened, if any. Without it, every request
+// of the burst that makes a follower dial a new leader would go the other
+// way (one pool connection each); after the first dial, a link that is
+// down answers ErrDown at once.
+func (c *Client) awaitFirstDial() *clientLink {
+	c.mu.Lock()
+	done := c.firstDial
+	c.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	t := time.NewTimer(firstDialWait)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.link
 }
 
@@ -140,6 +171,7 @@ func (c *Client) dialLoop(wait time.Duration) {
 		c.mu.Lock()
 		if c.closed {
 			c.dialing = false
+			c.endFirstDialLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -149,6 +181,7 @@ func (c *Client) dialLoop(wait time.Duration) {
 		if err == nil && !c.closed {
 			c.link = l
 			c.dialing = false
+			c.endFirstDialLocked()
 			c.mu.Unlock()
 			go l.readLoop(br)
 			go func() {
@@ -157,11 +190,20 @@ func (c *Client) dialLoop(wait time.Duration) {
 			}()
 			return
 		}
+		c.endFirstDialLocked()
 		c.mu.Unlock()
 		if l != nil {
 			l.conn.Close()
 		}
 		wait = min(max(2*wait, backoffMin), backoffMax)
+	}
+}
+
+// endFirstDialLocked releases the requests waiting for the first dial.
+func (c *Client) endFirstDialLocked() {
+	if c.firstDial != nil {
+		close(c.firstDial)
+		c.firstDial = nil
 	}
 }
 

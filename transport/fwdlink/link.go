@@ -54,8 +54,13 @@ const (
 	frameHeaderBytes = 12
 	writeTimeout     = 5 * time.Second
 	dialTimeout      = time.Second
-	backoffMin       = 50 * time.Millisecond
-	backoffMax       = 2 * time.Second
+	// firstDialWait bounds how long requests wait for a client's first
+	// dial before they are ErrDown: a dial on a LAN takes milliseconds, and
+	// the caller's forwarding timeout (1.5 s) must still leave time for the
+	// exchange itself.
+	firstDialWait = 200 * time.Millisecond
+	backoffMin    = 50 * time.Millisecond
+	backoffMax    = 2 * time.Second
 )
 
 // Errors of Client.Do.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -275,15 +276,70 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 		io.Copy(io.Discard, br)
 	}()
 	c := newClient(t, ln.Addr().String())
+	// The first request that is sent (not ErrDown: the link was up) is
+	// the one the fake leader answers under a wrong id.
 	deadline := time.Now().Add(5 * time.Second)
-	for !c.Up() && time.Now().Before(deadline) {
-		c.Do(newGet("/warm"), &fasthttp.Response{}, time.Second)
-		time.Sleep(10 * time.Millisecond)
+	err = ErrDown
+	for err == ErrDown && time.Now().Before(deadline) {
+		err = c.Do(newGet("/x"), &fasthttp.Response{}, 10*time.Second)
+		if err == ErrDown {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
-	if !c.Up() {
-		t.Fatal("the link to the fake leader did not come up")
-	}
-	if err := c.Do(newGet("/x"), &fasthttp.Response{}, 10*time.Second); err != ErrBroken {
+	if err != ErrBroken {
 		t.Fatalf("answered with an id never issued: %v, want ErrBroken (link closed)", err)
+	}
+}
+
+// TestFirstBurstWaitsForTheFirstDial: the requests that arrive together at
+// a fresh client, before its link exists, wait for the first dial and go
+// over the link, instead of all answering ErrDown (and each opening a
+// connection of the caller's other path).
+func TestFirstBurstWaitsForTheFirstDial(t *testing.T) {
+	l := startLeader(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+	c := newClient(t, l.addr)
+	const burst = 32
+	errs := make(chan error, burst)
+	var wg sync.WaitGroup
+	for i := 0; i < burst; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp fasthttp.Response
+			err := c.Do(newGet("/first"), &resp, 5*time.Second)
+			if err == nil && string(resp.Body()) != "ok" {
+				err = fmt.Errorf("body %q", resp.Body())
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a request of the first burst: %v, want an answer over the link", err)
+		}
+	}
+}
+
+// TestDownAfterTheFirstDialAnswersAtOnce: once the first dial has failed,
+// a request to a client without a link is ErrDown without waiting.
+func TestDownAfterTheFirstDialAnswersAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial is refused
+	c := newClient(t, addr)
+	if err := c.Do(newGet("/x"), &fasthttp.Response{}, time.Second); err != ErrDown {
+		t.Fatalf("first request to a refused address: %v, want ErrDown", err)
+	}
+	start := time.Now()
+	if err := c.Do(newGet("/x"), &fasthttp.Response{}, time.Second); err != ErrDown {
+		t.Fatalf("second request: %v, want ErrDown", err)
+	}
+	if took := time.Since(start); took >= firstDialWait {
+		t.Fatalf("second request waited %v for a dial, want ErrDown at once", took)
 	}
 }
