@@ -192,6 +192,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, sc *scratch, addr string) {
 	// flight is 503 unavailable, like a failed exchange of the pool.
 	err := s.fwd.link(addr, s.cluster.NodeID()).Do(&ctx.Request, &ctx.Response, forwardTimeout)
 	if err == fwdlink.ErrDown {
+		s.forwardedPool.Inc()
 		err = s.fwd.client(addr).DoTimeout(&ctx.Request, &ctx.Response, forwardTimeout)
 	}
 	if err != nil {

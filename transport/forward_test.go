@@ -122,6 +122,9 @@ func TestForwardLinkRelaysTheLeadersAnswers(t *testing.T) {
 	if !follower.srv.fwd.link(addr, 2).Up() {
 		t.Fatal("the link went down during the test")
 	}
+	if n := follower.srv.forwardedPool.Get(); n != 0 {
+		t.Fatalf("%d of the requests went over the connection pool, want all over the link", n)
+	}
 }
 
 // The upgrade to a forwarding link is for peers only: without the

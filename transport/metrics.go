@@ -72,6 +72,7 @@ var setFamilyHelp = map[string]string{
 	"flashsale_http_requests_total":            "HTTP requests answered, by route pattern and status; route=\"rejected\" counts requests refused before routing.",
 	"flashsale_http_request_duration_seconds":  "Time from reading a request to writing its answer, by route pattern.",
 	"flashsale_cluster_forwarded_total":        "Cluster mode: requests for a partition this node does not lead, relayed to its leader or answered 503 unavailable.",
+	"flashsale_cluster_forwarded_pool_total":   "Cluster mode: forwarded requests sent over the keep-alive connection pool because no forwarding link to the leader was up.",
 	"flashsale_http_connections_open":          "Client connections open now (those the listener admitted).",
 	"flashsale_http_connections_refused_total": "Connections answered 503 overloaded and closed, by the limit they exceeded: total (--connections-max) or per_ip (--connections-per-ip-max).",
 	"flashsale_http_accept_file_limit_total":   "Times accepting a connection failed because the process ran out of file descriptors (the listener backs off and retries).",

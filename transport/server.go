@@ -94,7 +94,8 @@ type Server struct {
 	fwd             forwarder
 	forwarded       *metrics.Counter
 	forwardFailures *metrics.Counter
-	adminNext       atomic.Uint64 // the admin API's partition rotation
+	forwardedPool   *metrics.Counter // forwards sent over the pool: no link was up
+	adminNext       atomic.Uint64    // the admin API's partition rotation
 
 	dash  dashRecorder // the dashboard's history (dashboard.go)
 	conns *connLimiter // the connection limits of Listener
@@ -112,6 +113,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	}
 	s.forwarded = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="relayed"}`)
 	s.forwardFailures = s.metrics.NewCounter(`flashsale_cluster_forwarded_total{result="unavailable"}`)
+	s.forwardedPool = s.metrics.NewCounter(`flashsale_cluster_forwarded_pool_total`)
 	s.conns = newConnLimiter(s.metrics, opts.Connections)
 	if s.now == nil {
 		s.now = time.Now
