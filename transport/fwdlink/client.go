@@ -43,14 +43,13 @@ type call struct {
 	head  bool
 	done  chan error
 	timer *time.Timer
-	out   bufWriter
-	bw    *bufio.Writer
+	frameBuf
 }
 
 var calls = sync.Pool{New: func() any {
 	cl := &call{done: make(chan error, 1), timer: time.NewTimer(time.Hour)}
 	cl.timer.Stop()
-	cl.bw = bufio.NewWriterSize(&cl.out, 4<<10)
+	cl.frameBuf.init()
 	return cl
 }}
 
@@ -69,12 +68,7 @@ func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time
 	cl.resp = resp
 	cl.head = req.Header.IsHead()
 	req.URI().DisablePathNormalizing = true
-	cl.out.b = append(cl.out.b[:0], make([]byte, frameHeaderBytes)...)
-	cl.bw.Reset(&cl.out)
-	if err := req.Write(cl.bw); err != nil {
-		return ErrDown
-	}
-	if err := cl.bw.Flush(); err != nil || len(cl.out.b)-frameHeaderBytes > FrameBytesMax {
+	if err := cl.encode(req); err != nil {
 		return ErrDown
 	}
 
@@ -89,9 +83,8 @@ func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time
 	}
 	l.next++
 	id := l.next
-	putFrameHeader(cl.out.b, id)
 	l.pending[id] = cl
-	l.q.pushLocked(cl.out.b)
+	l.q.pushLocked(cl.frame(id))
 	l.q.mu.Unlock()
 
 	cl.timer.Reset(timeout)
@@ -247,8 +240,7 @@ func (l *clientLink) fail() {
 		l.q.mu.Unlock()
 		return
 	}
-	l.q.broken = true
-	l.q.cond.Broadcast()
+	l.q.breakLocked()
 	pending := l.pending
 	l.pending = nil
 	l.q.mu.Unlock()

@@ -143,6 +143,39 @@ func (w *bufWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// frameBuf builds one outgoing frame, reused: a request on the follower's
+// side, an answer on the leader's.
+type frameBuf struct {
+	out bufWriter
+	bw  *bufio.Writer
+}
+
+func (f *frameBuf) init() { f.bw = bufio.NewWriterSize(&f.out, 4<<10) }
+
+// encode writes m (a *fasthttp.Request or *fasthttp.Response) as the
+// frame's message, after room for the header; errBadFrame beyond
+// FrameBytesMax.
+func (f *frameBuf) encode(m interface{ Write(*bufio.Writer) error }) error {
+	f.out.b = append(f.out.b[:0], make([]byte, frameHeaderBytes)...)
+	f.bw.Reset(&f.out)
+	if err := m.Write(f.bw); err != nil {
+		return err
+	}
+	if err := f.bw.Flush(); err != nil {
+		return err
+	}
+	if len(f.out.b)-frameHeaderBytes > FrameBytesMax {
+		return errBadFrame
+	}
+	return nil
+}
+
+// frame is the encoded frame under id.
+func (f *frameBuf) frame(id uint64) []byte {
+	putFrameHeader(f.out.b, id)
+	return f.out.b
+}
+
 // writeQueue is one side's outgoing frames. push appends under the lock;
 // run writes all that is queued with one Write and waits only when the
 // queue is empty.
@@ -154,6 +187,13 @@ type writeQueue struct {
 }
 
 func (q *writeQueue) init() { q.cond.L = &q.mu }
+
+// breakLocked marks the queue broken and wakes its writer, which returns;
+// the caller holds q.mu.
+func (q *writeQueue) breakLocked() {
+	q.broken = true
+	q.cond.Broadcast()
+}
 
 // pushLocked queues frame; the caller holds q.mu and checked q.broken.
 func (q *writeQueue) pushLocked(frame []byte) {

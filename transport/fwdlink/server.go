@@ -12,13 +12,12 @@ import (
 type serverCall struct {
 	ctx fasthttp.RequestCtx
 	id  uint64
-	out bufWriter
-	bw  *bufio.Writer
+	frameBuf
 }
 
 var serverCalls = sync.Pool{New: func() any {
 	sc := &serverCall{}
-	sc.bw = bufio.NewWriterSize(&sc.out, 4<<10)
+	sc.frameBuf.init()
 	return sc
 }}
 
@@ -52,8 +51,7 @@ func Serve(conn net.Conn, handler fasthttp.RequestHandler) error {
 	err := l.read(bufio.NewReaderSize(conn, 64<<10))
 	conn.Close()
 	l.q.mu.Lock()
-	l.q.broken = true
-	l.q.cond.Broadcast()
+	l.q.breakLocked()
 	l.q.mu.Unlock()
 	l.wg.Wait()
 	<-werr
@@ -91,31 +89,18 @@ func (l *serverLink) serve(sc *serverCall) {
 	defer l.wg.Done()
 	l.handler(&sc.ctx)
 	sc.ctx.Response.SkipBody = sc.ctx.IsHead()
-	sc.out.b = append(sc.out.b[:0], make([]byte, frameHeaderBytes)...)
-	sc.bw.Reset(&sc.out)
-	err := sc.ctx.Response.Write(sc.bw)
-	if err == nil {
-		err = sc.bw.Flush()
-	}
-	if err == nil && len(sc.out.b)-frameHeaderBytes > FrameBytesMax {
-		err = errBadFrame
-	}
-	if err != nil {
+	if err := sc.encode(&sc.ctx.Response); err != nil {
 		// No answer can be sent: the follower's request would hang until
 		// its timeout, so the link closes and fails it at once.
 		l.conn.Close()
 	} else {
-		putFrameHeader(sc.out.b, sc.id)
 		l.q.mu.Lock()
 		if !l.q.broken {
-			l.q.pushLocked(sc.out.b)
+			l.q.pushLocked(sc.frame(sc.id))
 		}
 		l.q.mu.Unlock()
 	}
-	sc.ctx.Request.Reset()
-	sc.ctx.Response.Reset()
-	sc.ctx.ResetUserValues()
-	serverCalls.Put(sc)
+	serverCalls.Put(sc) // read resets it when it takes it again
 	<-l.slots
 }
 
