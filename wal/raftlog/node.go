@@ -180,9 +180,12 @@ type partition struct {
 	// snapKept is the index of the newest snapshot on disk (0: none).
 	snapKept  atomic.Uint64
 	hardState *raftpb.HardState
-	marks     []diskMark // where the entries after snapKept lie in the wal
-	journal   *Journal   // this node leads (or is becoming the leader of) the partition
-	lastLead  uint64
+	// hardStateUnsaved: hardState differs from the newest HardState record
+	// on disk in its commit index only (see storeAppend).
+	hardStateUnsaved bool
+	marks            []diskMark // where the entries after snapKept lie in the wal
+	journal          *Journal   // this node leads (or is becoming the leader of) the partition
+	lastLead         uint64
 
 	// ReadBarrier callers wait in groups: every caller that arrives before
 	// the loop asks the leader joins readNext, and one ReadIndex request
@@ -597,6 +600,12 @@ func (n *Node) round() error {
 	}
 	n.stats.Rounds.Add(1)
 	n.sendEnvelopes(out)
+	if len(recs) > 0 {
+		var err error
+		if recs, err = n.saveHardStates(recs); err != nil {
+			return err
+		}
+	}
 	if len(recs) > 0 || len(after) > 0 {
 		withRecords := len(recs) > 0
 		n.wlog.Submit(recs, func(err error) { n.appended(after, withRecords, err) })
@@ -615,7 +624,9 @@ func (n *Node) round() error {
 // unstable entries until it hears they are durable, so filling it before
 // the fsync is safe).
 func (n *Node) storeAppend(p *partition, m *raftpb.Message, recs [][]byte, walFirst uint64) ([][]byte, error) {
-	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
+	snap := m.GetSnapshot()
+	hasSnap := snap != nil && !raft.IsEmptySnap(snap)
+	if hasSnap {
 		if err := p.saveSnapshot(snap); err != nil {
 			return recs, err
 		}
@@ -642,16 +653,47 @@ func (n *Node) storeAppend(p *partition, m *raftpb.Message, recs [][]byte, walFi
 	}
 	if m.Term != nil || m.Vote != nil || m.Commit != nil {
 		hs := &raftpb.HardState{Term: proto.Uint64(m.GetTerm()), Vote: proto.Uint64(m.GetVote()), Commit: proto.Uint64(m.GetCommit())}
+		if err := p.ms.SetHardState(hs); err != nil {
+			return recs, err
+		}
+		prev := p.hardState
+		p.hardState = hs
+		p.committed.Store(hs.GetCommit())
+		// Only the commit index moved: nothing raft relies on needs the
+		// disk (raft.MustSync is false), since a restart re-learns the
+		// commit index from the leader and loadDisk raises it to the
+		// snapshot. Its record rides with the next records this node
+		// writes (saveHardStates) instead of costing an fsync of its own,
+		// which would queue every later append behind it.
+		commitOnly := len(ents) == 0 && !hasSnap && prev != nil &&
+			hs.GetTerm() == prev.GetTerm() && hs.GetVote() == prev.GetVote()
+		if commitOnly {
+			p.hardStateUnsaved = true
+			return recs, nil
+		}
 		b, err := appendDiskRecord(nil, diskHardState, p.id, hs)
 		if err != nil {
 			return recs, err
 		}
 		recs = append(recs, b)
-		if err := p.ms.SetHardState(hs); err != nil {
+		p.hardStateUnsaved = false
+	}
+	return recs, nil
+}
+
+// saveHardStates adds the record of every HardState that storeAppend left
+// unsaved to recs, a round's records that are going to the disk anyway.
+func (n *Node) saveHardStates(recs [][]byte) ([][]byte, error) {
+	for _, p := range n.parts {
+		if !p.hardStateUnsaved {
+			continue
+		}
+		b, err := appendDiskRecord(nil, diskHardState, p.id, p.hardState)
+		if err != nil {
 			return recs, err
 		}
-		p.hardState = hs
-		p.committed.Store(hs.GetCommit())
+		recs = append(recs, b)
+		p.hardStateUnsaved = false
 	}
 	return recs, nil
 }
