@@ -27,6 +27,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -203,6 +204,11 @@ func (q *writeQueue) pushLocked(frame []byte) {
 	q.buf = append(q.buf, frame...)
 }
 
+// writeYieldsMax is the most times a writer yields the processor before
+// one write, so that goroutines busy with other work cannot hold a frame
+// back for long.
+const writeYieldsMax = 4
+
 // run writes queued frames to conn until the queue breaks or a write fails.
 func (q *writeQueue) run(conn net.Conn) error {
 	var spare []byte
@@ -210,6 +216,20 @@ func (q *writeQueue) run(conn net.Conn) error {
 		q.mu.Lock()
 		for len(q.buf) == 0 && !q.broken {
 			q.cond.Wait()
+		}
+		// Frames come in bursts (a commit answers several holds at once,
+		// and their clients send their next requests together): let the
+		// goroutines about to queue run first, for as long as the last
+		// look found more, so that one write carries the burst. With
+		// nobody else runnable the yield returns at once.
+		for yields := 0; yields < writeYieldsMax && !q.broken; yields++ {
+			queued := len(q.buf)
+			q.mu.Unlock()
+			runtime.Gosched()
+			q.mu.Lock()
+			if len(q.buf) == queued {
+				break
+			}
 		}
 		if q.broken {
 			q.mu.Unlock()
