@@ -701,7 +701,30 @@ func (n *Node) saveHardStates(recs [][]byte) ([][]byte, error) {
 // appended runs on the wal's committer once a round's records are durable
 // (or could not be): it hands the responses that waited for them to the
 // loop. It must not block.
+//
+// The responses to peers (a follower's acknowledgement, a vote) go to the
+// transport from here, at once: waking the loop only to hand them on would
+// add a goroutine hop to every commit's critical path. Those for this
+// node's own raft wait for the loop, which alone may step it. Raft copes
+// with any order between messages to a peer; the transport keeps these in
+// the order the committer makes them durable.
 func (n *Node) appended(resps []Envelope, withRecords bool, err error) {
+	var peers []Envelope
+	if err == nil {
+		self := resps[:0:0]
+		for _, e := range resps {
+			if e.Msg.GetTo() == n.cfg.NodeID {
+				self = append(self, e)
+			} else {
+				peers = append(peers, e)
+			}
+		}
+		resps = self
+	}
+	if len(peers) > 0 {
+		n.stats.MessagesSent.Add(uint64(len(peers)))
+		n.cfg.Send(peers)
+	}
 	n.appendMu.Lock()
 	if err != nil && n.appendErr == nil {
 		n.appendErr = err
@@ -714,8 +737,8 @@ func (n *Node) appended(resps []Envelope, withRecords bool, err error) {
 	n.notify()
 }
 
-// deliverAppended steps (or sends) the responses whose appends are
-// durable, in the order raft produced them.
+// deliverAppended steps the responses to this node's raft whose appends
+// are durable, in the order raft produced them (appended sent the others).
 func (n *Node) deliverAppended() error {
 	n.appendMu.Lock()
 	resps, err := n.appendDone, n.appendErr
@@ -724,16 +747,10 @@ func (n *Node) deliverAppended() error {
 	if err != nil {
 		return err
 	}
-	var out []Envelope
 	for _, e := range resps {
-		if e.Msg.GetTo() != n.cfg.NodeID {
-			out = append(out, e)
-			continue
-		}
 		// An error is a response for a term that is over: raft's to ignore.
 		_ = n.parts[e.Partition].rn.Step(e.Msg)
 	}
-	n.sendEnvelopes(out)
 	return nil
 }
 
