@@ -280,7 +280,7 @@ func (a *actor) handle(c *command, nowNanos int64, b *batch) {
 			panic("engine: payment routed to an actor that does not own the order")
 		}
 		r := record{kind: recPaymentApplied, atNanos: nowNanos, product: a.id, orderID: c.orderID,
-			success: c.payment.Success, reason: c.payment.FailureReason, key: c.claim.key}
+			success: c.payment.Success, reason: c.payment.FailureReason, key: c.claim.recordKey()}
 		c.applied = a.emit(b, &r)
 		o, _ := a.orders.get(c.orderID)
 		c.order = a.orderView(c.orderID, o)
@@ -307,14 +307,14 @@ func (a *actor) handleHold(c *command, nowNanos int64, b *batch) {
 		c.available = a.counts.available
 		if c.claim != nil {
 			a.emit(b, &record{kind: recHoldRejected, atNanos: nowNanos, product: a.id, qty: c.qty,
-				available: c.available, key: c.claim.key})
+				available: c.available, key: c.claim.recordKey()})
 		}
 	default:
 		r := record{kind: recHoldCreated, atNanos: nowNanos, product: a.id, qty: c.qty,
 			holdSeq: a.holds.nextSeq(), deadline: nowNanos + int64(a.e.cfg.HoldTTL)}
 		a.newSecret(&r.secret)
 		if c.claim != nil {
-			r.key = c.claim.key
+			r.key = c.claim.recordKey()
 		}
 		a.emit(b, &r)
 		c.hold = a.holdView(r.holdSeq, a.holds.at(r.holdSeq), nowNanos)

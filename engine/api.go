@@ -193,7 +193,7 @@ func (e *Engine) deliverPayment(p Payment, claim *keyClaim) PaymentReply {
 		}
 		nowNanos := e.nowNanos()
 		r := record{kind: recWebhookQueued, atNanos: nowNanos, orderID: p.OrderID, success: p.Success,
-			reason: p.FailureReason, key: claim.key, deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
+			reason: p.FailureReason, key: claim.recordKey(), deadline: nowNanos + int64(e.cfg.QueuedWebhookTTL)}
 		reply := e.queueWebhookLocked(s, &r)
 		wait := e.submit(&r)
 		s.mu.Unlock()

@@ -142,7 +142,7 @@ func dumpState(e *Engine, now time.Time) string {
 		}
 		claims := 0
 		for i := range kt.shards {
-			claims += len(kt.shards[i].claims)
+			claims += kt.shards[i].claims.n
 		}
 		if claims > 0 {
 			keys = append(keys, fmt.Sprintf("  %d open claims", claims))
