@@ -29,12 +29,13 @@ cluster: build
 	wait
 
 # The zero-allocation tests (TestSubmitDoesNotAllocate,
-# TestHotPathsAllocateNothing, TestSteadyStateRequestsDoNotAllocate) skip
+# TestHotPathsAllocateNothing, TestSteadyStateRequestsDoNotAllocate,
+# TestFreshKeysAllocateNothing) skip
 # under -race, whose instrumentation allocates: the second line runs them
 # without it, so they run in CI too. ALLOC_TESTS names them; ALLOC_PKGS holds
 # every package with a testing.AllocsPerRun assertion.
 ALLOC_TESTS ?= Alloc|Allocate
-ALLOC_PKGS ?= ./wal/ ./transport/ ./bench/
+ALLOC_PKGS ?= ./engine/ ./wal/ ./transport/ ./bench/
 
 test:
 	$(GO) vet ./... && $(GO) test $(RACE) -count=1 ./...
