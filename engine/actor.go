@@ -2,6 +2,7 @@ package engine
 
 import (
 	crand "crypto/rand"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
@@ -65,7 +66,7 @@ func newActor(e *Engine, r *record) *actor {
 		b.onDurable = b.durable
 		a.free <- b
 	}
-	a.published.store(a.counts)
+	a.published.store(a.counts, a.releaseDueNanos())
 	return a
 }
 
@@ -221,8 +222,19 @@ func (a *actor) step(first *command) {
 		a.free <- b
 		return
 	}
-	b.counts = a.counts
+	b.counts, b.releaseDueNanos = a.counts, a.releaseDueNanos()
 	a.e.journal.Submit(b.records(), b.onDurable)
+}
+
+// releaseDueNanos is the earliest time at which one of the actor's
+// deadlines may give units back (math.MaxInt64: none is set). The heap
+// also keeps deadlines of holds and orders that have finished since, so
+// this is never later than the true time.
+func (a *actor) releaseDueNanos() int64 {
+	if a.deadlines.len() == 0 {
+		return math.MaxInt64
+	}
+	return a.deadlines.min().atNanos
 }
 
 // expire releases holds and orders whose deadline has passed, as records.

@@ -41,6 +41,16 @@ func (e *Engine) CreateHold(productID uint64, qty int64, key []byte) HoldReply {
 	if len(key) > 0 {
 		return e.createHoldKeyed(a, qty, key)
 	}
+	if e.cfg.RefuseFromDurableCounts {
+		// The published counts are a state that includes every answer
+		// already given. If none of its deadlines is due, its available
+		// units are available now, and this refusal is what the actor
+		// would answer at the moment of the load.
+		available, releaseDueNanos := a.published.availableUntil()
+		if qty > available && e.clockNanos() < releaseDueNanos {
+			return HoldReply{Code: CodeInsufficientStock, Available: available}
+		}
+	}
 	c := getCommand(cmdHold)
 	c.qty = qty
 	a.call(c)

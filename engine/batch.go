@@ -6,13 +6,16 @@ import "sync/atomic"
 // the commands whose answers wait for them, and the counts to publish once
 // they are durable. An actor owns batchesInFlightMax batches and reuses them.
 type batch struct {
-	a         *actor
-	buf       []byte   // the encoded records, back to back
-	offsets   []int    // end of each record in buf
-	recs      [][]byte // views of buf, one per record
-	cmds      []*command
-	counts    counts
-	onDurable func(error) // b.durable, bound once so Submit allocates nothing
+	a       *actor
+	buf     []byte   // the encoded records, back to back
+	offsets []int    // end of each record in buf
+	recs    [][]byte // views of buf, one per record
+	cmds    []*command
+	counts  counts
+	// releaseDueNanos: the actor's releaseDueNanos after the step that
+	// made this batch, published with its counts.
+	releaseDueNanos int64
+	onDurable       func(error) // b.durable, bound once so Submit allocates nothing
 }
 
 func (b *batch) add(r *record) {
@@ -36,7 +39,7 @@ func (b *batch) records() [][]byte {
 func (b *batch) durable(err error) {
 	failCode := OK
 	if err == nil {
-		b.a.published.store(b.counts)
+		b.a.published.store(b.counts, b.releaseDueNanos)
 	} else {
 		failCode = b.a.e.journalFailed(err)
 	}
@@ -57,18 +60,39 @@ func (b *batch) durable(err error) {
 // without a lock: a sequence lock whose writer is whoever acknowledges the
 // actor's batches (one at a time, in order). Readers retry while a write is
 // under way, so they never see a torn mix of two batches.
+//
+// With the counts it publishes the earliest time at which a deadline of
+// that same state may give units back (releaseDue): until then, the
+// published available units are the state's available units.
 type countsPub struct {
 	seq                              atomic.Uint64
 	total, available, reserved, sold atomic.Int64
+	releaseDue                       atomic.Int64 // unix nanoseconds; math.MaxInt64: no deadline
 }
 
-func (p *countsPub) store(c counts) {
+func (p *countsPub) store(c counts, releaseDueNanos int64) {
 	p.seq.Add(1)
 	p.total.Store(c.total)
 	p.available.Store(c.available)
 	p.reserved.Store(c.reserved)
 	p.sold.Store(c.sold)
+	p.releaseDue.Store(releaseDueNanos)
 	p.seq.Add(1)
+}
+
+// availableUntil returns the published available units and the time up to
+// which no deadline of their state releases more.
+func (p *countsPub) availableUntil() (available, releaseDueNanos int64) {
+	for {
+		s := p.seq.Load()
+		if s&1 == 1 {
+			continue
+		}
+		available, releaseDueNanos = p.available.Load(), p.releaseDue.Load()
+		if p.seq.Load() == s {
+			return available, releaseDueNanos
+		}
+	}
 }
 
 func (p *countsPub) load() counts {

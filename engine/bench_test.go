@@ -16,8 +16,17 @@ func (j *discardJournal) Submit(records [][]byte, done func(error)) {
 }
 
 func benchEngine(b *testing.B, specs ...ProductSpec) *Engine {
+	return benchEngineConfigured(b, nil, specs...)
+}
+
+// benchEngineConfigured is benchEngine with configure (if not nil) applied
+// to its configuration.
+func benchEngineConfigured(b *testing.B, configure func(*Config), specs ...ProductSpec) *Engine {
 	cfg := DefaultConfig()
 	cfg.Journal = &discardJournal{}
+	if configure != nil {
+		configure(&cfg)
+	}
 	e := New(cfg)
 	e.Start()
 	b.Cleanup(e.Stop)
@@ -29,15 +38,22 @@ func benchEngine(b *testing.B, specs ...ProductSpec) *Engine {
 
 // BenchmarkHoldHotProduct: many callers race for one product through its
 // actor. Target (issue 2): >= 1,000,000 holds/s on 2 cores, 0 allocs/op.
-func BenchmarkHoldHotProduct(b *testing.B) { benchHolds(b, StockMax, OK) }
+func BenchmarkHoldHotProduct(b *testing.B) { benchHolds(b, nil, StockMax, OK) }
 
-// BenchmarkHoldSoldOut: the spike after sell-out, all refusals.
-func BenchmarkHoldSoldOut(b *testing.B) { benchHolds(b, 0, CodeInsufficientStock) }
+// BenchmarkHoldSoldOut: the spike after sell-out, all refusals, each a
+// round trip through the product's actor.
+func BenchmarkHoldSoldOut(b *testing.B) { benchHolds(b, nil, 0, CodeInsufficientStock) }
+
+// BenchmarkHoldSoldOutFromDurableCounts: the same spike on a single node's
+// engine (RefuseFromDurableCounts), refused from the durable counts.
+func BenchmarkHoldSoldOutFromDurableCounts(b *testing.B) {
+	benchHolds(b, func(c *Config) { c.RefuseFromDurableCounts = true }, 0, CodeInsufficientStock)
+}
 
 // benchHolds runs holds of one unit from 64 goroutines against a product
 // of the given stock, each expected to answer want.
-func benchHolds(b *testing.B, stock int64, want Code) {
-	e := benchEngine(b, ProductSpec{ID: 1, Name: "Hot", PriceCents: 1, TotalStock: stock, MaxPerHold: 1})
+func benchHolds(b *testing.B, configure func(*Config), stock int64, want Code) {
+	e := benchEngineConfigured(b, configure, ProductSpec{ID: 1, Name: "Hot", PriceCents: 1, TotalStock: stock, MaxPerHold: 1})
 	b.ReportAllocs()
 	b.SetParallelism(32)
 	b.ResetTimer()

@@ -33,6 +33,17 @@ type Config struct {
 	Clock   Clock
 	Journal Journal
 
+	// RefuseFromDurableCounts says that the published (durable) counts are
+	// the newest acknowledged state, as on a single node whose journal is
+	// its own disk. A hold without an idempotency key for more units than
+	// they show available, while no deadline of theirs is due, is then
+	// refused (CodeInsufficientStock) from them at once, without a trip
+	// through the product's actor and the journal: the crowd after a
+	// sell-out costs only its HTTP. A cluster's partition engines leave it
+	// off: a leader deposed without knowing it yet could refuse from counts
+	// that its successor has raised since.
+	RefuseFromDurableCounts bool
+
 	// IDStride and IDResidue confine the ids this engine hands out (order
 	// ids, and product ids the admin API assigns) to the residue class
 	// id mod IDStride == IDResidue. A cluster runs one engine per partition
@@ -230,7 +241,7 @@ func (e *Engine) Replay(rec []byte) (err error) {
 		a.apply(&r)
 		// A replica serves product reads while it replays (cluster
 		// followers): its counts are the committed log's.
-		a.published.store(a.counts)
+		a.published.store(a.counts, a.releaseDueNanos())
 	}
 	return nil
 }
@@ -261,7 +272,7 @@ func (e *Engine) Start() {
 }
 
 func (e *Engine) startActor(a *actor) {
-	a.published.store(a.counts)
+	a.published.store(a.counts, a.releaseDueNanos())
 	e.actorsWG.Add(1)
 	go a.run()
 }
@@ -389,6 +400,12 @@ func (e *Engine) submit(r *record) (wait func() Code) {
 // the engine's time until the wall clock catches up.
 func (e *Engine) nowNanos() int64 {
 	return e.raiseClockFloor(e.clock.Now().UnixNano())
+}
+
+// clockNanos is the time nowNanos would return, without raising the floor
+// (no write, so that readers on many goroutines do not contend).
+func (e *Engine) clockNanos() int64 {
+	return max(e.clock.Now().UnixNano(), e.clockFloorNanos.Load())
 }
 
 // raiseClockFloor makes t the floor if it is later, and returns the floor.

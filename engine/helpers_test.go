@@ -29,9 +29,19 @@ func testConfig(clock *FakeClock, j *MemJournal) Config {
 // newTestEngine starts an engine with the given products.
 func newTestEngine(t *testing.T, specs ...ProductSpec) *testEngine {
 	t.Helper()
+	return newTestEngineConfigured(t, nil, specs...)
+}
+
+// newTestEngineConfigured is newTestEngine with configure (if not nil)
+// applied to the test configuration first; restarts keep it.
+func newTestEngineConfigured(t *testing.T, configure func(*Config), specs ...ProductSpec) *testEngine {
+	t.Helper()
 	clock := NewFakeClock(testEpoch)
 	j := &MemJournal{}
 	te := &testEngine{t: t, journal: j, clock: clock, cfg: testConfig(clock, j)}
+	if configure != nil {
+		configure(&te.cfg)
+	}
 	te.Engine = New(te.cfg)
 	te.Start()
 	t.Cleanup(func() { te.Stop() })

@@ -175,7 +175,10 @@ func TestEngineMatchesModel(t *testing.T) {
 			{ID: 2, Name: "B", PriceCents: 11, TotalStock: rapid.Int64Range(0, 4).Draw(rt, "stock2"), MaxPerHold: 2},
 			{ID: 4, Name: "C", PriceCents: 13, TotalStock: rapid.Int64Range(1, 10).Draw(rt, "stock4"), MaxPerHold: 5},
 		}
-		te := newTestEngine(t, specs...)
+		// Refusals from the durable counts must not change a single answer,
+		// expiry by the clock included.
+		fromDurable := rapid.Bool().Draw(rt, "refuseFromDurableCounts")
+		te := newTestEngineConfigured(t, func(c *Config) { c.RefuseFromDurableCounts = fromDurable }, specs...)
 		defer te.Stop()
 		m := &model{now: testEpoch, cfg: te.cfg, products: map[uint64]*modelProduct{}, orders: map[uint64]*modelOrder{},
 			holdKeys: map[string]modelKey{}, payKeys: map[string]modelKey{}, queued: map[uint64][]modelQueued{}}

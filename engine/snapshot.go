@@ -426,7 +426,7 @@ func (e *Engine) loadProduct(d *decoder) {
 	if d.err == nil {
 		a.checkHeldUnits()
 	}
-	a.published.store(a.counts)
+	a.published.store(a.counts, a.releaseDueNanos())
 }
 
 // checkHeldUnits asserts that the counts agree with the holds and orders:

@@ -106,6 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	ecfg := engineConfig(cfg, log)
 	ecfg.Journal = wlog
+	ecfg.RefuseFromDurableCounts = true // this disk is the only copy: its state is the newest
 	eng := engine.New(ecfg)
 
 	snaps := &snapshotter{eng: eng, wlog: wlog, dir: wal.SnapshotDir(cfg.dataDir), snapshotEvery: cfg.snapshotEvery, log: log}
