@@ -18,6 +18,21 @@ func holdAsync(e *Engine, productID uint64, qty int64) <-chan HoldReply {
 	return ch
 }
 
+// answerAfterResume checks that answer does not come while the actors are
+// paused (answerWindow), then resumes them and returns it: the answer of a
+// hold that had to go through its actor.
+func answerAfterResume(t *testing.T, answer <-chan HoldReply, resume func()) HoldReply {
+	t.Helper()
+	select {
+	case r := <-answer:
+		resume()
+		t.Fatalf("answered %s while the actor was paused: not through the actor", r.Code)
+	case <-time.After(answerWindow):
+	}
+	resume()
+	return <-answer
+}
+
 // soldOutPaused is an engine whose product 1 has its one unit durably held,
 // with every actor paused: from here on only an answer that needs no actor
 // can come before resume.
@@ -51,15 +66,7 @@ func TestSoldOutRefusedWithoutTheActor(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		te, resume := soldOutPaused(t, false)
-		answer := holdAsync(te.Engine, 1, 1)
-		select {
-		case r := <-answer:
-			resume()
-			t.Fatalf("answered %s while the actor is paused, without RefuseFromDurableCounts", r.Code)
-		case <-time.After(answerWindow):
-		}
-		resume()
-		if r := <-answer; r.Code != CodeInsufficientStock {
+		if r := answerAfterResume(t, holdAsync(te.Engine, 1, 1), resume); r.Code != CodeInsufficientStock {
 			t.Fatalf("hold on a sold-out product = %s, want insufficient_stock", r.Code)
 		}
 	})
@@ -72,15 +79,7 @@ func TestSoldOutRefusedWithoutTheActor(t *testing.T) {
 func TestRefusalFromDurableCountsWaitsForDueDeadlines(t *testing.T) {
 	te, resume := soldOutPaused(t, true)
 	te.clock.Advance(te.cfg.HoldTTL) // the actor is paused: nothing is released yet
-	answer := holdAsync(te.Engine, 1, 1)
-	select {
-	case r := <-answer:
-		resume()
-		t.Fatalf("answered %s from the durable counts though their hold had expired", r.Code)
-	case <-time.After(answerWindow):
-	}
-	resume()
-	if r := <-answer; r.Code != OK {
+	if r := answerAfterResume(t, holdAsync(te.Engine, 1, 1), resume); r.Code != OK {
 		t.Fatalf("hold after the only hold expired = %s, want ok", r.Code)
 	}
 }
