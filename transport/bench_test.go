@@ -242,13 +242,19 @@ func BenchmarkHandler(b *testing.B) {
 func BenchmarkWebhookFreshKey(b *testing.B) {
 	f := newBenchFixture(b)
 	f.mustServe(b, 201, "POST", "/api/orders", orderBody(f.holdTokens(b, 1)[0]))
+	benchFreshKeys(b, f, "evt-", "/api/payments/webhook", paidBody, 200)
+}
+
+// benchFreshKeys posts body to path b.N times, each under a new
+// Idempotency-Key (prefix and a counter), each expected to answer want.
+func benchFreshKeys(b *testing.B, f *benchFixture, prefix, path string, body []byte, want int) {
 	key := make([]byte, 0, 32)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		key = strconv.AppendInt(append(key[:0], "evt-"...), int64(i), 10)
-		if got := f.serve("POST", "/api/payments/webhook", paidBody, "Idempotency-Key", string(key)); got != 200 {
-			b.Fatalf("status %d", got)
+		key = strconv.AppendInt(append(key[:0], prefix...), int64(i), 10)
+		if got := f.serve("POST", path, body, "Idempotency-Key", string(key)); got != want {
+			b.Fatalf("status %d, want %d", got, want)
 		}
 	}
 }
@@ -305,14 +311,5 @@ func BenchmarkInmemoryHTTP(b *testing.B) {
 // BenchmarkHoldFreshKey is BenchmarkWebhookFreshKey for POST /api/holds:
 // a keyed hold under a new key each time, to set beside POST hold 201.
 func BenchmarkHoldFreshKey(b *testing.B) {
-	f := newBenchFixture(b)
-	key := make([]byte, 0, 32)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		key = strconv.AppendInt(append(key[:0], "hold-"...), int64(i), 10)
-		if got := f.serve("POST", "/api/holds", holdBody, "Idempotency-Key", string(key)); got != 201 {
-			b.Fatalf("status %d", got)
-		}
-	}
+	benchFreshKeys(b, newBenchFixture(b), "hold-", "/api/holds", holdBody, 201)
 }
