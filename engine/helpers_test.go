@@ -152,7 +152,7 @@ func dumpState(e *Engine, now time.Time) string {
 		}
 		claims := 0
 		for i := range kt.shards {
-			claims += kt.shards[i].claims.n
+			claims += len(kt.shards[i].claims)
 		}
 		if claims > 0 {
 			keys = append(keys, fmt.Sprintf("  %d open claims", claims))

@@ -28,7 +28,7 @@ import (
 //     keys already remembered still replay.
 //
 // Only a key whose request is in flight has a wait mechanism: a claim in the
-// shard's claim index, and the shard's condition variable that wakes
+// shard's claims map, and the shard's condition variable that wakes
 // duplicates when the claim ends. Claims are as many as requests in flight;
 // an ended claim goes on its shard's free list and is reused, key buffer
 // included, so a fresh key costs no allocation in steady state.
@@ -74,9 +74,12 @@ const (
 var keyHashSeed = maphash.MakeSeed() // in-memory index only: never stored
 
 type keyShard struct {
-	mu     sync.Mutex
-	cond   sync.Cond            // on mu; broadcast when a claim ends
-	claims claimIndex           // keys whose first request is in flight
+	mu   sync.Mutex
+	cond sync.Cond // on mu; broadcast when a claim ends
+	// claims: keys whose first request is in flight. A key aliases its
+	// claim's buffer, which newClaim rewrites only after release has
+	// deleted it here; lookups by string(key) allocate nothing.
+	claims map[string]*keyClaim
 	free   *keyClaim            // ended claims kept for reuse, linked by next
 	nfree  int                  // claims on free, at most keyClaimsFreeMax
 	gens   [keyRingSlots]keyGen // generation g lives in gens[g mod keyRingSlots]
@@ -115,7 +118,7 @@ func (g *keyGen) ownSlots() {
 // Claims are reused (see keyShard.free), so who may hold a pointer to one
 // is what makes the reuse safe:
 //
-//   - the shard's claim index, from begin until end, under the shard lock;
+//   - the shard's claims map, from begin until end, under the shard lock;
 //   - its owner, the request that got keyFresh, from begin until it calls
 //     end, and what the owner hands on meanwhile: the command it gives the
 //     actor (c.claim) and the records made from it (their key is c.key).
@@ -125,8 +128,8 @@ func (g *keyGen) ownSlots() {
 //   - the shard's free list, once ended.
 //
 // Duplicates waiting for the claim hold no pointer to it: they look the key
-// up in the index again after every wake-up, under the lock. So once end has
-// taken a claim out of the index nothing but the free list reaches it, and
+// up in the map again after every wake-up, under the lock. So once end has
+// taken a claim out of the map nothing but the free list reaches it, and
 // the next begin may overwrite its key. open asserts the owner's part: end
 // panics on a claim already ended, begin on reusing one still open, and
 // recordKey on a claim used after its end.
@@ -425,7 +428,7 @@ func (t *keyTable) begin(key []byte, fp uint64, nowNanos int64) (*keyClaim, keyA
 	// Wait for the first request's answer even when this one differs: a
 	// 422 must not reveal a request that may yet be aborted, nor one whose
 	// effect is not yet visible (linearizability).
-	for s.claims.find(key, tag) != nil { // no pointer is kept across the wait: see keyClaim
+	for s.claims[string(key)] != nil { // no pointer is kept across the wait: see keyClaim
 		s.cond.Wait()
 	}
 	if a, ok := t.lookupLocked(s, key, tag, nowNanos); ok { // a replay allocates nothing
@@ -441,7 +444,10 @@ func (t *keyTable) begin(key []byte, fp uint64, nowNanos int64) (*keyClaim, keyA
 		return nil, keyAnswer{}, keyFull
 	}
 	c := s.newClaim(key, tag)
-	s.claims.insert(c)
+	if s.claims == nil {
+		s.claims = make(map[string]*keyClaim)
+	}
+	s.claims[c.key] = c
 	s.mu.Unlock()
 	return c, keyAnswer{}, keyFresh
 }
@@ -467,13 +473,13 @@ func (s *keyShard) newClaim(key []byte, tag uint32) *keyClaim {
 	return c
 }
 
-// release ends c: out of the index, waiters woken, c kept for reuse. The
+// release ends c: out of the map, waiters woken, c kept for reuse. The
 // caller holds s.mu.
 func (s *keyShard) release(c *keyClaim) {
 	if !c.open {
 		panic("engine: an idempotency key claim ended twice")
 	}
-	s.claims.remove(c)
+	delete(s.claims, c.key)
 	c.open = false
 	s.cond.Broadcast()
 	if s.nfree < keyClaimsFreeMax {
@@ -584,7 +590,7 @@ func (t *keyTable) remember(key string, atNanos int64, a keyAnswer) {
 	off := g.insert(kb, tag, rec)
 	bytes += g.bytesOf - before
 	keys++
-	if c := s.claims.find(kb, tag); c != nil && !c.answered {
+	if c := s.claims[key]; c != nil && !c.answered {
 		c.answered, c.answeredGen, c.answeredOff = true, gen, off
 	}
 	s.mu.Unlock()
@@ -784,85 +790,4 @@ func paymentFingerprint(orderID uint64, success bool, reason string) uint64 {
 		s = 1
 	}
 	return fnvString(fnvUint64(fnvUint64(fnvOffset64^0x5a5a, orderID), s), reason)
-}
-
-// claimIndex is a shard's open claims by key: open addressing with linear
-// probing over the claims' tags, grown by doubling and never shrunk, so a
-// shard that has seen its peak of requests in flight allocates no more.
-// Removal shifts the probe run back (no tombstones).
-type claimIndex struct {
-	slots []*keyClaim // nil is empty; the length is a power of two
-	n     int         // claims in slots
-}
-
-const claimIndexSlotsMin = 8
-
-func (x *claimIndex) home(tag uint32) int { return int(tag) & (len(x.slots) - 1) }
-
-// find returns the open claim of key, or nil.
-func (x *claimIndex) find(key []byte, tag uint32) *keyClaim {
-	if x.n == 0 {
-		return nil
-	}
-	mask := len(x.slots) - 1
-	for i := x.home(tag); ; i = (i + 1) & mask {
-		c := x.slots[i]
-		if c == nil {
-			return nil
-		}
-		if c.tag == tag && c.key == string(key) {
-			return c
-		}
-	}
-}
-
-// insert adds c, whose key the index does not hold.
-func (x *claimIndex) insert(c *keyClaim) {
-	if (x.n+1)*2 > len(x.slots) {
-		x.grow()
-	}
-	x.place(c)
-	x.n++
-}
-
-func (x *claimIndex) place(c *keyClaim) {
-	mask := len(x.slots) - 1
-	i := x.home(c.tag)
-	for x.slots[i] != nil {
-		i = (i + 1) & mask
-	}
-	x.slots[i] = c
-}
-
-func (x *claimIndex) grow() {
-	old := x.slots
-	x.slots = make([]*keyClaim, max(claimIndexSlotsMin, 2*len(old)))
-	for _, c := range old {
-		if c != nil {
-			x.place(c)
-		}
-	}
-}
-
-// remove takes c, which the index holds, out.
-func (x *claimIndex) remove(c *keyClaim) {
-	mask := len(x.slots) - 1
-	i := x.home(c.tag)
-	for x.slots[i] != c {
-		if x.slots[i] == nil {
-			panic("engine: an open idempotency key claim missing from its index")
-		}
-		i = (i + 1) & mask
-	}
-	// Move back each later claim of the run whose home is not in (i, j],
-	// so that no probe for it crosses the hole.
-	for j := (i + 1) & mask; x.slots[j] != nil; j = (j + 1) & mask {
-		h := x.home(x.slots[j].tag)
-		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
-			x.slots[i] = x.slots[j]
-			i = j
-		}
-	}
-	x.slots[i] = nil
-	x.n--
 }
