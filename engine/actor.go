@@ -72,7 +72,7 @@ func newActor(e *Engine, r *record) *actor {
 
 // view is the product as clients see it, from the published (durable) counts.
 func (a *actor) view() Product {
-	c := a.published.load()
+	c, _ := a.published.load()
 	return Product{ID: a.id, Name: a.name, PriceCents: a.priceCents, MaxPerHold: a.maxPerHold,
 		TotalStock: c.total, Available: c.available, Reserved: c.reserved, Sold: c.sold}
 }

@@ -46,9 +46,9 @@ func (e *Engine) CreateHold(productID uint64, qty int64, key []byte) HoldReply {
 		// already given. If none of its deadlines is due, its available
 		// units are available now, and this refusal is what the actor
 		// would answer at the moment of the load.
-		available, releaseDueNanos := a.published.availableUntil()
-		if qty > available && e.clockNanos() < releaseDueNanos {
-			return HoldReply{Code: CodeInsufficientStock, Available: available}
+		c, releaseDueNanos := a.published.load()
+		if qty > c.available && e.clockNanos() < releaseDueNanos {
+			return HoldReply{Code: CodeInsufficientStock, Available: c.available}
 		}
 	}
 	c := getCommand(cmdHold)

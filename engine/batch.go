@@ -80,30 +80,18 @@ func (p *countsPub) store(c counts, releaseDueNanos int64) {
 	p.seq.Add(1)
 }
 
-// availableUntil returns the published available units and the time up to
-// which no deadline of their state releases more.
-func (p *countsPub) availableUntil() (available, releaseDueNanos int64) {
+// load returns the published counts and the time up to which no deadline
+// of their state releases more units.
+func (p *countsPub) load() (c counts, releaseDueNanos int64) {
 	for {
 		s := p.seq.Load()
 		if s&1 == 1 {
 			continue
 		}
-		available, releaseDueNanos = p.available.Load(), p.releaseDue.Load()
+		c = counts{total: p.total.Load(), available: p.available.Load(), reserved: p.reserved.Load(), sold: p.sold.Load()}
+		releaseDueNanos = p.releaseDue.Load()
 		if p.seq.Load() == s {
-			return available, releaseDueNanos
-		}
-	}
-}
-
-func (p *countsPub) load() counts {
-	for {
-		s := p.seq.Load()
-		if s&1 == 1 {
-			continue
-		}
-		c := counts{total: p.total.Load(), available: p.available.Load(), reserved: p.reserved.Load(), sold: p.sold.Load()}
-		if p.seq.Load() == s {
-			return c
+			return c, releaseDueNanos
 		}
 	}
 }

@@ -450,7 +450,7 @@ func (e *Engine) sweep(now time.Time) {
 // counts, for tests and audits.
 func (e *Engine) CheckInvariant() error {
 	for _, a := range e.products.Load().ordered {
-		c := a.published.load()
+		c, _ := a.published.load()
 		if c.available < 0 || c.reserved < 0 || c.sold < 0 || c.total != c.available+c.reserved+c.sold {
 			return fmt.Errorf("product %d: total=%d available=%d reserved=%d sold=%d", a.id, c.total, c.available, c.reserved, c.sold)
 		}
