@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/flashsale/flashsale/bench/promtest"
@@ -10,7 +11,8 @@ import (
 // TestMetricsPageParsesInClusterMode parses every node's whole /metrics
 // page with Prometheus's parser (HELP and TYPE everywhere, counters named
 // _total): the Raft families are typed, and the fsync histogram counts the
-// node's disk writes.
+// node's disk writes, and the read counters count the reads made through
+// the node.
 func TestMetricsPageParsesInClusterMode(t *testing.T) {
 	c := startCluster(t, false)
 	cl := newClient(t, requestTimeout)
@@ -18,6 +20,12 @@ func TestMetricsPageParsesInClusterMode(t *testing.T) {
 		mustHold(t, cl, c.URL(c.IDs()[0]), productIn(c, p).ID, 1, "")
 	}
 	for _, id := range c.IDs() {
+		for p := 0; p < c.Partitions(); p++ {
+			path := fmt.Sprintf("/api/products/%d", productIn(c, p).ID)
+			if r, err := cl.Do(c.URL(id), "GET", path, "", ""); err != nil || r.Status != 200 {
+				t.Fatalf("node %d: GET %s: %v %v", id, path, r, err)
+			}
+		}
 		r, err := cl.Do(c.URL(id), "GET", "/metrics", "", "")
 		if err != nil || r.Status != 200 {
 			t.Fatalf("node %d: GET /metrics: %v %v", id, r, err)
@@ -29,6 +37,7 @@ func TestMetricsPageParsesInClusterMode(t *testing.T) {
 			"flashsale_raft_fsyncs_total":       dto.MetricType_COUNTER,
 			"flashsale_raft_messages_total":     dto.MetricType_COUNTER,
 			"flashsale_raft_snapshots_total":    dto.MetricType_COUNTER,
+			"flashsale_raft_reads_total":        dto.MetricType_COUNTER,
 			"flashsale_cluster_forwarded_total": dto.MetricType_COUNTER,
 			"flashsale_orders":                  dto.MetricType_GAUGE,
 			"flashsale_wal_fsync_seconds":       dto.MetricType_HISTOGRAM,
@@ -39,6 +48,17 @@ func TestMetricsPageParsesInClusterMode(t *testing.T) {
 		}
 		if got := len(fams["flashsale_raft_term"].GetMetric()); got != c.Partitions() {
 			t.Errorf("node %d: flashsale_raft_term has %d series, want one per partition (%d)", id, got, c.Partitions())
+		}
+		reads := map[string]float64{}
+		for _, m := range fams["flashsale_raft_reads_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "event" {
+					reads[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if reads["barrier"] < float64(c.Partitions()) || reads["round"] < 1 || reads["round"] > reads["barrier"] {
+			t.Errorf("node %d: after a read of every partition through it, flashsale_raft_reads_total counts %v: want a barrier a partition and at least one round, no more rounds than barriers", id, reads)
 		}
 		if mf := fams["flashsale_wal_fsync_seconds"]; mf != nil {
 			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n < 1 {

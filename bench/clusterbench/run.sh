@@ -9,11 +9,16 @@
 # and, for the cluster, fsyncs and Raft messages per 1,000 granted holds on
 # the leader. Usage: bench/clusterbench/run.sh [rounds] [duration] [conns]
 # (make bench-cluster). Needs bin/flashsale and bin/flashbench (make build).
+# READ_CONNS_MORE (default "1024") adds a line per round with the product
+# reads of both at each of these connection counts: a follower's ReadIndex
+# round is shared by the reads that arrive while the one before it is out,
+# so its cost per read falls as more readers wait.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 dur=${2:-10s}
 conns=${3:-64}
+read_conns_more=${READ_CONNS_MORE-1024}
 bin=./bin/flashsale
 fb=./bin/flashbench
 tmp=$(mktemp -d)
@@ -62,6 +67,10 @@ for r in $(seq 1 "$rounds"); do
 	wait_healthy http://127.0.0.1:18190
 	s_hot=$("$fb" --url http://127.0.0.1:18190 --workload hot --product 1 --duration "$dur" --conns "$conns" --with-ceiling=false | granted_rate)
 	s_browse=$("$fb" --url http://127.0.0.1:18190 --workload browse --duration "$dur" --conns "$conns" --with-ceiling=false | rate)
+	declare -A s_more=()
+	for c in $read_conns_more; do
+		s_more[$c]=$("$fb" --url http://127.0.0.1:18190 --workload browse --duration "$dur" --conns "$c" --with-ceiling=false | rate)
+	done
 	kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 	for i in 1 2 3; do
@@ -85,10 +94,22 @@ for r in $(seq 1 "$rounds"); do
 	for i in 1 2 3; do
 		if [ "$(leader_of $u 0)" != "$i" ]; then follower="http://127.0.0.1:1818$i"; break; fi
 	done
-	c_browse=$("$fb" --url "$follower" --workload browse --duration "$dur" --conns "$conns" --with-ceiling=false | rate)
+	# follower_browse conns → "reads/s (reads per ReadIndex round on the follower)"
+	follower_browse() {
+		local b0 r0 rate_
+		b0=$(metric "$follower" 'flashsale_raft_reads_total{event="barrier"}'); r0=$(metric "$follower" 'flashsale_raft_reads_total{event="round"}')
+		rate_=$("$fb" --url "$follower" --workload browse --duration "$dur" --conns "$1" --with-ceiling=false | rate)
+		echo "$rate_ ($(( ($(metric "$follower" 'flashsale_raft_reads_total{event="barrier"}') - b0) / ($(metric "$follower" 'flashsale_raft_reads_total{event="round"}') - r0 + 1) )) reads a round)"
+	}
+	c_browse=$(follower_browse "$conns")
+	more=""
+	for c in $read_conns_more; do
+		more+=" | $c conns: single browse ${s_more[$c]} cluster browse-follower $(follower_browse "$c")"
+	done
 	for _ in 1 2 3; do kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; done
 
 	echo "round $r: single hot $s_hot | cluster hot-leader $c_lead (product ${lead_p:-none}) hot-forwarded $c_fwd (product ${fwd_p:-none}) | single browse $s_browse | cluster browse-follower $c_browse ($follower)"
+	if [ -n "$more" ]; then echo "round $r: reads${more}"; fi
 	if [ -n "$granted" ] && [ "$granted" -gt 0 ]; then
 		echo "round $r: leader per 1000 granted holds: $(( (f1 - f0) * 1000 / granted )) fsyncs, $(( (m1 - m0) * 1000 / granted )) raft messages sent"
 	fi

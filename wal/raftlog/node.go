@@ -154,6 +154,10 @@ type Stats struct {
 	SnapshotsSent, SnapshotsReceived          atomic.Uint64
 	SnapshotsTaken, LeaderChanges             atomic.Uint64
 	DiskCompactions                           atomic.Uint64
+	// ReadBarriers counts ReadBarrier calls (ReadBarrierAll counts one
+	// per partition); ReadRounds the ReadIndex requests sent for them.
+	// Their ratio is how many reads share one round.
+	ReadBarriers, ReadRounds atomic.Uint64
 }
 
 type inbound struct {
@@ -429,6 +433,7 @@ func (n *Node) Partitions() int { return len(n.parts) }
 // readTimeout (no leader, no majority). Concurrent callers share one
 // ReadIndex request.
 func (n *Node) ReadBarrier(p int) error {
+	n.stats.ReadBarriers.Add(1)
 	pt := n.parts[p]
 	pt.readMu.Lock()
 	g := pt.readNext
@@ -448,6 +453,7 @@ func (n *Node) ReadBarrier(p int) error {
 
 // ReadBarrierAll is ReadBarrier for every partition at once.
 func (n *Node) ReadBarrierAll() error {
+	n.stats.ReadBarriers.Add(uint64(len(n.parts)))
 	groups := make([]*readGroup, len(n.parts))
 	for i, pt := range n.parts {
 		pt.readMu.Lock()
@@ -1033,6 +1039,7 @@ func (n *Node) askReads(p *partition) {
 	g.asked = time.Now()
 	p.readAsked[id] = g
 	p.readMu.Unlock()
+	n.stats.ReadRounds.Add(1)
 	p.rn.ReadIndex(readCtx(p.id, id))
 }
 

@@ -666,3 +666,45 @@ func TestCommitIndexAloneCostsNoFsync(t *testing.T) {
 	tc.submitOK(0, "after")
 	tc.converged(0, append(want, "after"))
 }
+
+// Concurrent readers share ReadIndex rounds, and the node's counters say
+// how many: every caller is counted once, and a round answers all the
+// callers that arrived while the one before it was out.
+func TestConcurrentReadBarriersShareRounds(t *testing.T) {
+	tc := startCluster(t, 3, 1, 0)
+	lead := tc.leader(0)
+	tc.submitOK(0, "r0")
+	follower := tc.ids[0]
+	if follower == lead {
+		follower = tc.ids[1]
+	}
+	n := tc.nodes[follower]
+	const readers, readsEach = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range readsEach {
+				if err := n.ReadBarrier(0); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("ReadBarrier: %v", err)
+	}
+	barriers, rounds := n.Stats().ReadBarriers.Load(), n.Stats().ReadRounds.Load()
+	if barriers != readers*readsEach {
+		t.Fatalf("%d read barriers counted, want %d", barriers, readers*readsEach)
+	}
+	if rounds == 0 || rounds >= barriers {
+		t.Fatalf("%d ReadIndex rounds for %d concurrent barriers: want at least one and fewer than one per barrier", rounds, barriers)
+	}
+	t.Logf("%d barriers in %d rounds", barriers, rounds)
+}
