@@ -57,7 +57,9 @@ ROUNDS ?= 5
 
 # A single node and a 3-node cluster side by side, on this machine: granted
 # holds through the leader and through a follower, product reads through a
-# follower, fsyncs and Raft messages per 1,000 holds (bench/clusterbench).
+# follower (at 64 and at 1,024 connections, with the reads that share a
+# ReadIndex round), fsyncs and Raft messages per 1,000 holds
+# (bench/clusterbench).
 bench-cluster: build
 	bench/clusterbench/run.sh $(ROUNDS) 10s 64
 
