@@ -497,7 +497,6 @@ func (c *keyClaim) recordKey() string {
 	return c.key
 }
 
-// finish ends c once its answer is durable: later deliveries replay it.
 // end finishes the claim when its answer is durable (it is remembered)
 // and aborts it otherwise (a retry runs afresh).
 func (t *keyTable) end(c *keyClaim, durable bool) {
@@ -522,6 +521,7 @@ func (o keyOutcome) refusal() Code {
 	return OK
 }
 
+// finish ends c once its answer is durable: later deliveries replay it.
 func (t *keyTable) finish(c *keyClaim) {
 	s := c.shard
 	s.mu.Lock()

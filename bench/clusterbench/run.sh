@@ -55,6 +55,13 @@ granted_rate() { # flashbench hot output → granted holds (201) per second
 metric() { # url name → value
 	curl -s "$1/metrics" | awk -v n="$2" '$1==n{print $2}'
 }
+# follower_browse url conns → "reads/s (reads per ReadIndex round on that node)"
+follower_browse() {
+	local b0 r0 rate_
+	b0=$(metric "$1" 'flashsale_raft_reads_total{event="barrier"}'); r0=$(metric "$1" 'flashsale_raft_reads_total{event="round"}')
+	rate_=$("$fb" --url "$1" --workload browse --duration "$dur" --conns "$2" --with-ceiling=false | rate)
+	echo "$rate_ ($(( ($(metric "$1" 'flashsale_raft_reads_total{event="barrier"}') - b0) / ($(metric "$1" 'flashsale_raft_reads_total{event="round"}') - r0 + 1) )) reads a round)"
+}
 # leader_of url partition → node id
 leader_of() {
 	curl -s "$1/cluster" | tr '{' '\n' | awk -v p="$2" -F'[:,]' '/"leader"/ && $2==p {print $4}'
@@ -94,17 +101,10 @@ for r in $(seq 1 "$rounds"); do
 	for i in 1 2 3; do
 		if [ "$(leader_of $u 0)" != "$i" ]; then follower="http://127.0.0.1:1818$i"; break; fi
 	done
-	# follower_browse conns → "reads/s (reads per ReadIndex round on the follower)"
-	follower_browse() {
-		local b0 r0 rate_
-		b0=$(metric "$follower" 'flashsale_raft_reads_total{event="barrier"}'); r0=$(metric "$follower" 'flashsale_raft_reads_total{event="round"}')
-		rate_=$("$fb" --url "$follower" --workload browse --duration "$dur" --conns "$1" --with-ceiling=false | rate)
-		echo "$rate_ ($(( ($(metric "$follower" 'flashsale_raft_reads_total{event="barrier"}') - b0) / ($(metric "$follower" 'flashsale_raft_reads_total{event="round"}') - r0 + 1) )) reads a round)"
-	}
-	c_browse=$(follower_browse "$conns")
+	c_browse=$(follower_browse "$follower" "$conns")
 	more=""
 	for c in $read_conns_more; do
-		more+=" | $c conns: single browse ${s_more[$c]} cluster browse-follower $(follower_browse "$c")"
+		more+=" | $c conns: single browse ${s_more[$c]} cluster browse-follower $(follower_browse "$follower" "$c")"
 	done
 	for _ in 1 2 3; do kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; done
 
