@@ -244,10 +244,9 @@ func (l *clientLink) fail() {
 	pending := l.pending
 	l.pending = nil
 	l.q.mu.Unlock()
-	l.conn.Close()
-	for _, cl := range pending {
-		cl.done <- ErrBroken
-	}
+	// The client forgets the link before any caller hears ErrBroken, so
+	// that a caller who then asks Up or calls Do again sees the link down,
+	// never the broken one.
 	c := l.c
 	c.mu.Lock()
 	if c.link == l {
@@ -258,6 +257,10 @@ func (l *clientLink) fail() {
 		}
 	}
 	c.mu.Unlock()
+	l.conn.Close()
+	for _, cl := range pending {
+		cl.done <- ErrBroken
+	}
 }
 
 // readLoop reads answers and hands each to its call until the link breaks.
