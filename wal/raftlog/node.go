@@ -139,6 +139,9 @@ type Node struct {
 	failErr error         // set before failed is closed
 
 	readSeq atomic.Uint64
+	// directOut holds the loop's direct read requests and answers
+	// (directread.go) until the round sends them.
+	directOut []Envelope
 
 	// Appends the wal has made durable, with the responses that waited for
 	// them (see round); filled by the committer, drained by the loop.
@@ -156,8 +159,9 @@ type Stats struct {
 	DiskCompactions                           atomic.Uint64
 	// ReadBarriers counts ReadBarrier calls (ReadBarrierAll counts one
 	// per partition); ReadRounds the ReadIndex requests sent for them.
-	// Their ratio is how many reads share one round.
-	ReadBarriers, ReadRounds atomic.Uint64
+	// Their ratio is how many reads share one round. ReadRoundsDirect
+	// counts the rounds a leader's direct answer completed (directread.go).
+	ReadBarriers, ReadRounds, ReadRoundsDirect atomic.Uint64
 }
 
 type inbound struct {
@@ -533,6 +537,9 @@ func (n *Node) step(in inbound) {
 		if int(in.dropped.Partition) >= len(n.parts) {
 			return
 		}
+		if isDirectRead(in.dropped.Msg) {
+			return // not Raft's: its read group times out, as a lost ReadIndex does
+		}
 		p := n.parts[in.dropped.Partition]
 		p.rn.ReportUnreachable(in.to)
 		if in.dropped.Msg.GetType() == raftpb.MessageType_MsgSnap {
@@ -547,9 +554,19 @@ func (n *Node) step(in inbound) {
 		if e.Msg.GetType() == raftpb.MessageType_MsgSnap {
 			n.stats.SnapshotsReceived.Add(1)
 		}
+		p := n.parts[e.Partition]
+		if isDirectRead(e.Msg) {
+			switch e.Msg.GetType() {
+			case raftpb.MessageType_MsgReadIndex:
+				n.answerDirectRead(p, e.Msg)
+			case raftpb.MessageType_MsgReadIndexResp:
+				n.directReadAnswered(p, e.Msg)
+			}
+			continue
+		}
 		// An error here is a message for a stale term or a peer Raft does
 		// not know: Raft's own business to ignore.
-		_ = n.parts[e.Partition].rn.Step(e.Msg)
+		_ = p.rn.Step(e.Msg)
 	}
 }
 
@@ -612,7 +629,13 @@ func (n *Node) round() error {
 			n.softState(p, rd.SoftState)
 		}
 	}
+	out = append(out, n.takeDirectOut()...)
 	if !touched {
+		// A direct read's answer changes nothing Raft knows.
+		n.sendEnvelopes(out)
+		for _, p := range n.parts {
+			n.completeReads(p)
+		}
 		return nil
 	}
 	n.stats.Rounds.Add(1)
@@ -1040,7 +1063,12 @@ func (n *Node) askReads(p *partition) {
 	p.readAsked[id] = g
 	p.readMu.Unlock()
 	n.stats.ReadRounds.Add(1)
-	p.rn.ReadIndex(readCtx(p.id, id))
+	ctx := readCtx(p.id, id)
+	if lead := n.directReadLeader(p); lead != raft.None {
+		n.directOut = append(n.directOut, n.directReadRequest(p, lead, ctx))
+		return
+	}
+	p.rn.ReadIndex(ctx)
 }
 
 // readGroupsAskedMax bounds the ReadIndex requests of one partition in

@@ -159,8 +159,10 @@ type network struct {
 	cut      map[uint64]bool // isolated nodes: nothing to or from them
 	dropRate float64
 	delayMax time.Duration
-	rng      *rand.Rand
-	wg       sync.WaitGroup
+	// drop, when set, loses the messages it returns true for.
+	drop func(from uint64, m *raftpb.Message) bool
+	rng  *rand.Rand
+	wg   sync.WaitGroup
 }
 
 func newNetwork() *network {
@@ -172,7 +174,8 @@ func (nw *network) send(from uint64, envs []Envelope) {
 		to := e.Msg.GetTo()
 		nw.mu.Lock()
 		dst := nw.nodes[to]
-		lost := nw.cut[from] || nw.cut[to] || dst == nil || nw.rng.Float64() < nw.dropRate
+		lost := nw.cut[from] || nw.cut[to] || dst == nil || nw.rng.Float64() < nw.dropRate ||
+			(nw.drop != nil && nw.drop(from, e.Msg))
 		var delay time.Duration
 		if nw.delayMax > 0 {
 			delay = time.Duration(nw.rng.Int64N(int64(nw.delayMax)))
