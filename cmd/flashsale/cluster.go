@@ -267,7 +267,7 @@ func registerRaftMetrics(srv *transport.Server, c *clusterNodeRuntime) {
 		count(`{result="sent"}`, st.MessagesSent.Load), count(`{result="dropped"}`, st.MessagesDropped.Load))
 	srv.AddCounter("flashsale_raft_snapshots_total", "Raft snapshots by event: sent to a lagging peer, received from the leader, taken to compact the log.",
 		count(`{event="sent"}`, st.SnapshotsSent.Load), count(`{event="received"}`, st.SnapshotsReceived.Load), count(`{event="taken"}`, st.SnapshotsTaken.Load))
-	srv.AddCounter("flashsale_raft_reads_total", "Linearizable reads of this node's replicas: barrier counts reads (one per partition a read covers), round the requests sent for them, each answering the reads that arrived while the one before it was out, round_direct those of the rounds a leader answered directly (one round trip, docs/cluster.md).",
+	srv.AddCounter("flashsale_raft_reads_total", "Linearizable reads of this node's replicas: barrier counts reads (one per partition a read covers), round the requests sent for them, each answering the reads that arrived while the one before it was out, round_direct those of them that took one round trip between two nodes instead of Raft's ReadIndex (docs/cluster.md).",
 		count(`{event="barrier"}`, st.ReadBarriers.Load), count(`{event="round"}`, st.ReadRounds.Load), count(`{event="round_direct"}`, st.ReadRoundsDirect.Load))
 	srv.AddCounter("flashsale_raft_leader_changes_total", "Leader changes this node saw, all partitions together.", count("", st.LeaderChanges.Load))
 	srv.AddCounter("flashsale_raft_disk_compactions_total", "Times the node cut the front of its log after snapshots.", count("", st.DiskCompactions.Load))

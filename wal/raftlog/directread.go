@@ -2,6 +2,8 @@ package raftlog
 
 import (
 	"bytes"
+	"encoding/binary"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -34,9 +36,153 @@ import (
 // the caller's read group waits for one ReadState with its request's id.
 var directReadMark = []byte("flashsale-direct-read/1")
 
+// A leader's own read barrier, by the same argument, needs one follower
+// that still follows it in its term: the leader notes its commit index c
+// and asks the follower it heard from last to confirm (confirmMark); the
+// follower answers only while it is in that term and follows that leader.
+// Then, when the leader noted c, the leader and that follower had joined
+// no later term, and c covers everything committed by then: one round trip
+// with one follower instead of Raft's heartbeat to both and their
+// acknowledgements. A confirmation that does not come within a tick is
+// asked again by Raft's round, so a follower that died costs a read at
+// most a tick or two.
+var confirmMark = []byte("flashsale-confirm-lead/1")
+
 // isDirectRead reports whether m is a direct read's request or answer.
 func isDirectRead(m *raftpb.Message) bool {
 	return bytes.Equal(m.GetContext(), directReadMark)
+}
+
+// isConfirm reports whether m is a leader's request for a confirmation or
+// a follower's confirmation.
+func isConfirm(m *raftpb.Message) bool {
+	return bytes.Equal(m.GetContext(), confirmMark)
+}
+
+// twoAreAMajority reports whether this node and one other are a majority
+// of the voters (every node of the cluster votes in every partition).
+func (n *Node) twoAreAMajority() bool { return len(n.cfg.Nodes)/2+1 == 2 }
+
+// confirmAsk is a leader's read barrier waiting for a follower's
+// confirmation.
+type confirmAsk struct {
+	ctx   []byte
+	index uint64 // the commit index noted when it was asked
+	tick  uint64 // n.ticks when it was asked
+}
+
+// readIndex asks for the index a read barrier with context ctx must wait
+// for: directly from the leader (a follower), with one follower's
+// confirmation (a leader), or by Raft's ReadIndex round. The answer comes
+// to readReturned either way.
+func (n *Node) readIndex(p *partition, ctx []byte) {
+	if lead := n.directReadLeader(p); lead != raft.None {
+		n.directOut = append(n.directOut, n.directReadRequest(p, lead, ctx))
+		return
+	}
+	if n.askConfirmation(p, ctx) {
+		return
+	}
+	p.rn.ReadIndex(ctx)
+}
+
+// askConfirmation sends a leader's confirmation request for a read barrier
+// to the follower it heard from last, and reports whether it did.
+func (n *Node) askConfirmation(p *partition, ctx []byte) bool {
+	if !n.twoAreAMajority() || len(ctx) != 12 {
+		return false
+	}
+	st := p.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return false
+	}
+	if t, err := p.ms.Term(st.GetCommit()); err != nil || t != st.GetTerm() {
+		return false
+	}
+	to := n.heardLast()
+	if to == raft.None {
+		return false
+	}
+	if p.confirming == nil {
+		p.confirming = map[uint64]confirmAsk{}
+	}
+	p.confirming[binary.LittleEndian.Uint64(ctx[4:])] = confirmAsk{ctx: ctx, index: st.GetCommit(), tick: n.ticks}
+	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
+		Type:    raftpb.MessageType_MsgReadIndex.Enum(),
+		From:    proto.Uint64(n.cfg.NodeID),
+		To:      proto.Uint64(to),
+		Term:    proto.Uint64(st.GetTerm()),
+		Entries: []*raftpb.Entry{{Data: ctx}},
+		Context: confirmMark,
+	}})
+	return true
+}
+
+// heardLast returns the peer whose message reached this node last within
+// the election timeout, or raft.None.
+func (n *Node) heardLast() uint64 {
+	var best uint64
+	var at time.Time
+	for id, t := range n.heard {
+		if t.After(at) {
+			best, at = id, t
+		}
+	}
+	if best == raft.None || time.Since(at) > time.Duration(n.cfg.ElectionTicks)*n.cfg.TickInterval {
+		return raft.None
+	}
+	return best
+}
+
+// confirmLead answers a leader's confirmation request on a follower: only
+// while this node is in the request's term and follows its sender.
+// Otherwise it stays silent, and the leader asks Raft's round instead.
+func (n *Node) confirmLead(p *partition, m *raftpb.Message) {
+	st := p.rn.BasicStatus()
+	if st.RaftState != raft.StateFollower || st.GetTerm() != m.GetTerm() || st.Lead != m.GetFrom() || len(m.GetEntries()) != 1 {
+		return
+	}
+	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
+		Type:    raftpb.MessageType_MsgReadIndexResp.Enum(),
+		From:    proto.Uint64(n.cfg.NodeID),
+		To:      proto.Uint64(m.GetFrom()),
+		Term:    proto.Uint64(m.GetTerm()),
+		Entries: m.GetEntries(),
+		Context: confirmMark,
+	}})
+}
+
+// leadConfirmed takes a follower's confirmation on the leader that asked:
+// the read waits for the index noted when it was asked.
+func (n *Node) leadConfirmed(p *partition, m *raftpb.Message) {
+	if len(m.GetEntries()) != 1 || len(m.GetEntries()[0].GetData()) != 12 {
+		return
+	}
+	id := binary.LittleEndian.Uint64(m.GetEntries()[0].GetData()[4:])
+	a, ok := p.confirming[id]
+	if !ok {
+		return // asked again by Raft's round already
+	}
+	delete(p.confirming, id)
+	st := p.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || st.GetTerm() != m.GetTerm() {
+		p.rn.ReadIndex(a.ctx)
+		return
+	}
+	n.readReturned(p, raft.ReadState{Index: a.index, RequestCtx: a.ctx}, true)
+}
+
+// retryConfirmations asks Raft's round for the leader's read barriers
+// whose confirmation has not come for a whole tick.
+func (n *Node) retryConfirmations() {
+	for _, p := range n.parts {
+		for id, a := range p.confirming {
+			if n.ticks-a.tick >= 2 {
+				delete(p.confirming, id)
+				p.rn.ReadIndex(a.ctx)
+			}
+		}
+	}
 }
 
 // directReadLeader returns the leader a follower of p may ask directly,
@@ -44,7 +190,7 @@ func isDirectRead(m *raftpb.Message) bool {
 // a known leader, or its acknowledgement with the leader's is not a
 // majority.
 func (n *Node) directReadLeader(p *partition) uint64 {
-	if len(n.cfg.Nodes)/2+1 != 2 {
+	if !n.twoAreAMajority() {
 		return 0
 	}
 	st := p.rn.BasicStatus()
@@ -102,8 +248,7 @@ func (n *Node) directReadAnswered(p *partition, m *raftpb.Message) {
 	ctx := m.GetEntries()[0].GetData()
 	st := p.rn.BasicStatus()
 	if st.RaftState == raft.StateFollower && st.GetTerm() == m.GetTerm() && st.Lead == m.GetFrom() {
-		n.stats.ReadRoundsDirect.Add(1)
-		n.readReturned(p, raft.ReadState{Index: m.GetIndex(), RequestCtx: ctx})
+		n.readReturned(p, raft.ReadState{Index: m.GetIndex(), RequestCtx: ctx}, true)
 		return
 	}
 	p.rn.ReadIndex(ctx)

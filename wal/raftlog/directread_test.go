@@ -36,24 +36,64 @@ func barrierSeesEachWrite(t *testing.T, tc *testCluster, f uint64, prefix string
 	}
 }
 
-// TestFollowerReadsAreDirectWhereTwoAreAMajority: among three voters every
-// round of a follower's reads is the leader's direct answer; among five,
-// where the leader and one follower are no majority, none is.
-func TestFollowerReadsAreDirectWhereTwoAreAMajority(t *testing.T) {
+// TestReadsAreDirectWhereTwoAreAMajority: among three voters every round
+// of a follower's reads is the leader's direct answer, and every round of
+// the leader's own reads one follower's confirmation; among five, where a
+// leader and one follower are no majority, none is.
+func TestReadsAreDirectWhereTwoAreAMajority(t *testing.T) {
 	for _, voters := range []int{3, 5} {
-		t.Run(fmt.Sprintf("%d voters", voters), func(t *testing.T) {
-			tc := startCluster(t, voters, 1, 0)
-			f := followerOf(tc, tc.leader(0))
-			barrierSeesEachWrite(t, tc, f, "d", 10)
-			rounds, direct := tc.nodes[f].Stats().ReadRounds.Load(), tc.nodes[f].Stats().ReadRoundsDirect.Load()
-			want := rounds
-			if voters > 3 {
-				want = 0
-			}
-			if rounds == 0 || direct != want {
-				t.Fatalf("%d read rounds, %d of them answered directly by the leader: want %d", rounds, direct, want)
-			}
-		})
+		for _, reader := range []string{"follower", "leader"} {
+			t.Run(fmt.Sprintf("%d voters, %s", voters, reader), func(t *testing.T) {
+				tc := startCluster(t, voters, 1, 0)
+				id := tc.leader(0)
+				if reader == "follower" {
+					id = followerOf(tc, id)
+				}
+				barrierSeesEachWrite(t, tc, id, "d", 10)
+				rounds, direct := tc.nodes[id].Stats().ReadRounds.Load(), tc.nodes[id].Stats().ReadRoundsDirect.Load()
+				want := rounds
+				if voters > 3 {
+					want = 0
+				}
+				if rounds == 0 || direct != want {
+					t.Fatalf("%d read rounds, %d of them without Raft's ReadIndex round: want %d", rounds, direct, want)
+				}
+			})
+		}
+	}
+}
+
+// TestLeaderReadsWithAFollowerGone: the leader's reads go on, each within
+// a few ticks, when the follower it would ask stops answering, and when
+// one follower is stopped altogether.
+func TestLeaderReadsWithAFollowerGone(t *testing.T) {
+	tc := startCluster(t, 3, 1, 0)
+	lead := tc.leader(0)
+	f := followerOf(tc, lead)
+	n := tc.nodes[lead]
+	barrierSeesEachWrite(t, tc, lead, "a", 3)
+	// Every confirmation request is lost: each read falls back to Raft's
+	// round after two ticks.
+	tc.nw.mu.Lock()
+	tc.nw.drop = func(from uint64, m *raftpb.Message) bool { return isConfirm(m) }
+	tc.nw.mu.Unlock()
+	for range 3 {
+		start := time.Now()
+		if err := n.ReadBarrier(0); err != nil {
+			t.Fatalf("ReadBarrier with confirmations lost: %v", err)
+		}
+		if d := time.Since(start); d > 20*testTick {
+			t.Fatalf("a read with its confirmation lost took %v, want a few ticks (%v each)", d, testTick)
+		}
+	}
+	tc.nw.mu.Lock()
+	tc.nw.drop = nil
+	tc.nw.mu.Unlock()
+	tc.stop(f)
+	before := n.Stats().ReadRoundsDirect.Load()
+	barrierSeesEachWrite(t, tc, lead, "b", 5)
+	if n.Stats().ReadRoundsDirect.Load() == before {
+		t.Fatalf("with one follower stopped, no read of the leader was confirmed by the other")
 	}
 }
 
@@ -124,5 +164,93 @@ func TestDirectReadAnswerOnlyFromTheLeaderOfTheFollowersTerm(t *testing.T) {
 		if s := tc.machines[f][0].state(); len(s) == 0 || s[len(s)-1] != rec {
 			t.Fatalf("%s: after the read barrier the follower's replica ends with %q, want %q", fg.name, tail(s), rec)
 		}
+	}
+}
+
+// TestConfirmationOnlyFromAFollowerOfTheLeadersTerm: a follower confirms a
+// leader only in its own term and only the leader it follows; a leader
+// takes a confirmation only in its term, and otherwise asks Raft's round.
+func TestConfirmationOnlyFromAFollowerOfTheLeadersTerm(t *testing.T) {
+	tc := startCluster(t, 3, 1, 0)
+	lead := tc.leader(0)
+	f := followerOf(tc, lead)
+	other := uint64(0)
+	for _, id := range tc.ids {
+		if id != lead && id != f {
+			other = id
+		}
+	}
+	term := tc.nodes[lead].parts[0].term.Load()
+	asked := make(chan *raftpb.Message, 16)
+	confirmed := make(chan *raftpb.Message, 16)
+	tc.nw.mu.Lock()
+	tc.nw.drop = func(from uint64, m *raftpb.Message) bool {
+		if !isConfirm(m) {
+			return false
+		}
+		to := confirmed
+		if m.GetType() == raftpb.MessageType_MsgReadIndex {
+			to = asked
+		}
+		select {
+		case to <- proto.Clone(m).(*raftpb.Message):
+		default:
+		}
+		return true // the test hands on what it means to
+	}
+	tc.nw.mu.Unlock()
+
+	ctx := readCtx(0, 1<<60)
+	requests := []struct {
+		name       string
+		from, term uint64
+		answered   bool
+	}{
+		{"from the leader in its term", lead, term, true},
+		{"from the leader in a later term", lead, term + 1, false},
+		{"from a node that does not lead", other, term, false},
+	}
+	for _, r := range requests {
+		tc.nodes[f].Deliver(r.from, []Envelope{{Partition: 0, Msg: &raftpb.Message{
+			Type: raftpb.MessageType_MsgReadIndex.Enum(), From: proto.Uint64(r.from), To: proto.Uint64(f),
+			Term: proto.Uint64(r.term), Entries: []*raftpb.Entry{{Data: ctx}}, Context: confirmMark,
+		}}})
+		select {
+		case <-confirmed:
+			if !r.answered {
+				t.Fatalf("request %s: the follower confirmed it", r.name)
+			}
+		case <-time.After(20 * testTick):
+			if r.answered {
+				t.Fatalf("request %s: no confirmation", r.name)
+			}
+		}
+	}
+
+	// The leader's own read: its request is held, and a confirmation in a
+	// later term is handed to it instead; it must ask Raft's round.
+	n := tc.nodes[lead]
+	done := make(chan error, 1)
+	go func() { done <- n.ReadBarrier(0) }()
+	var req *raftpb.Message
+	select {
+	case req = <-asked:
+	case <-time.After(testWait):
+		t.Fatalf("the leader sent no confirmation request")
+	}
+	n.Deliver(req.GetTo(), []Envelope{{Partition: 0, Msg: &raftpb.Message{
+		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), From: proto.Uint64(req.GetTo()), To: proto.Uint64(lead),
+		Term: proto.Uint64(term + 1), Entries: req.GetEntries(), Context: confirmMark,
+	}}})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ReadBarrier after a confirmation of another term: %v", err)
+		}
+	case <-time.After(testWait):
+		t.Fatalf("ReadBarrier did not return")
+	}
+	if direct := n.Stats().ReadRoundsDirect.Load(); direct != 0 {
+		t.Fatalf("the leader took a confirmation of another term (%d direct rounds)", direct)
 	}
 }

@@ -142,6 +142,10 @@ type Node struct {
 	// directOut holds the loop's direct read requests and answers
 	// (directread.go) until the round sends them.
 	directOut []Envelope
+	// heard is when a message of each peer last reached the loop; ticks
+	// counts the loop's ticks. Both are the loop's.
+	heard map[uint64]time.Time
+	ticks uint64
 
 	// Appends the wal has made durable, with the responses that waited for
 	// them (see round); filled by the committer, drained by the loop.
@@ -160,7 +164,9 @@ type Stats struct {
 	// ReadBarriers counts ReadBarrier calls (ReadBarrierAll counts one
 	// per partition); ReadRounds the ReadIndex requests sent for them.
 	// Their ratio is how many reads share one round. ReadRoundsDirect
-	// counts the rounds a leader's direct answer completed (directread.go).
+	// counts those of them answered without Raft's ReadIndex round
+	// (directread.go): a leader's direct answer to a follower, or one
+	// follower's confirmation of a leader.
 	ReadBarriers, ReadRounds, ReadRoundsDirect atomic.Uint64
 }
 
@@ -213,6 +219,9 @@ type partition struct {
 	readNext  *readGroup            // joined by new callers; not asked yet
 	readAsked map[uint64]*readGroup // asked; the index is not known yet
 	readKnown []*readGroup          // the index is known; waiting for applied
+	// confirming holds the loop's read barriers waiting for a follower's
+	// confirmation of this node's leadership, by request id.
+	confirming map[uint64]confirmAsk
 }
 
 type readGroup struct {
@@ -490,9 +499,11 @@ func (n *Node) run() {
 		case <-n.stop:
 			return
 		case <-ticker.C:
+			n.ticks++
 			for _, p := range n.parts {
 				p.rn.Tick()
 			}
+			n.retryConfirmations()
 			n.checkStuck()
 			n.expireReads(time.Now())
 		case <-rebalance.C:
@@ -537,7 +548,7 @@ func (n *Node) step(in inbound) {
 		if int(in.dropped.Partition) >= len(n.parts) {
 			return
 		}
-		if isDirectRead(in.dropped.Msg) {
+		if isDirectRead(in.dropped.Msg) || isConfirm(in.dropped.Msg) {
 			return // not Raft's: its read group times out, as a lost ReadIndex does
 		}
 		p := n.parts[in.dropped.Partition]
@@ -546,6 +557,12 @@ func (n *Node) step(in inbound) {
 			p.rn.ReportSnapshot(in.to, raft.SnapshotFailure)
 		}
 		return
+	}
+	if len(in.envs) > 0 && in.envs[0].Msg != nil {
+		if n.heard == nil {
+			n.heard = map[uint64]time.Time{}
+		}
+		n.heard[in.envs[0].Msg.GetFrom()] = time.Now()
 	}
 	for _, e := range in.envs {
 		if int(e.Partition) >= len(n.parts) || e.Msg == nil {
@@ -561,6 +578,15 @@ func (n *Node) step(in inbound) {
 				n.answerDirectRead(p, e.Msg)
 			case raftpb.MessageType_MsgReadIndexResp:
 				n.directReadAnswered(p, e.Msg)
+			}
+			continue
+		}
+		if isConfirm(e.Msg) {
+			switch e.Msg.GetType() {
+			case raftpb.MessageType_MsgReadIndex:
+				n.confirmLead(p, e.Msg)
+			case raftpb.MessageType_MsgReadIndexResp:
+				n.leadConfirmed(p, e.Msg)
 			}
 			continue
 		}
@@ -623,7 +649,7 @@ func (n *Node) round() error {
 			}
 		}
 		for _, rs := range rd.ReadStates {
-			n.readReturned(p, rs)
+			n.readReturned(p, rs, false)
 		}
 		if rd.SoftState != nil {
 			n.softState(p, rd.SoftState)
@@ -836,7 +862,7 @@ func (n *Node) propose(p *partition) {
 				f.dones = append(f.dones, s.done)
 			}
 			j.track(f)
-			p.rn.ReadIndex(readCtx(p.id, f.readID))
+			n.readIndex(p, readCtx(p.id, f.readID))
 			subs = subs[k:]
 			continue
 		}
@@ -1063,12 +1089,7 @@ func (n *Node) askReads(p *partition) {
 	p.readAsked[id] = g
 	p.readMu.Unlock()
 	n.stats.ReadRounds.Add(1)
-	ctx := readCtx(p.id, id)
-	if lead := n.directReadLeader(p); lead != raft.None {
-		n.directOut = append(n.directOut, n.directReadRequest(p, lead, ctx))
-		return
-	}
-	p.rn.ReadIndex(ctx)
+	n.readIndex(p, readCtx(p.id, id))
 }
 
 // readGroupsAskedMax bounds the ReadIndex requests of one partition in
@@ -1078,7 +1099,9 @@ func (n *Node) askReads(p *partition) {
 // (one request, and one heartbeat round of the leader, per read).
 const readGroupsAskedMax = 1
 
-func (n *Node) readReturned(p *partition, rs raft.ReadState) {
+// readReturned takes the index a read request of p must wait for, from
+// Raft's ReadState or, direct, from directread.go's shorter rounds.
+func (n *Node) readReturned(p *partition, rs raft.ReadState, direct bool) {
 	if len(rs.RequestCtx) != 12 {
 		return
 	}
@@ -1088,6 +1111,9 @@ func (n *Node) readReturned(p *partition, rs raft.ReadState) {
 	}
 	p.readMu.Lock()
 	if g := p.readAsked[id]; g != nil {
+		if direct {
+			n.stats.ReadRoundsDirect.Add(1)
+		}
 		delete(p.readAsked, id)
 		g.index = rs.Index
 		p.readKnown = append(p.readKnown, g)
