@@ -43,9 +43,11 @@ var directReadMark = []byte("flashsale-direct-read/1")
 // Then, when the leader noted c, the leader and that follower had joined
 // no later term, and c covers everything committed by then: one round trip
 // with one follower instead of Raft's heartbeat to both and their
-// acknowledgements. A confirmation that does not come within a tick is
+// acknowledgements. A confirmation that does not come within two ticks is
 // asked again by Raft's round, so a follower that died costs a read at
-// most a tick or two.
+// most two ticks. The request carries the leader's term in LogTerm, not
+// Term: a node that does not know the mark hands it to Raft, which may
+// forward it as a MsgReadIndex, and Raft sends those without a term.
 var confirmMark = []byte("flashsale-confirm-lead/1")
 
 // isDirectRead reports whether m is a direct read's request or answer.
@@ -111,7 +113,7 @@ func (n *Node) askConfirmation(p *partition, ctx []byte) bool {
 		Type:    raftpb.MessageType_MsgReadIndex.Enum(),
 		From:    proto.Uint64(n.cfg.NodeID),
 		To:      proto.Uint64(to),
-		Term:    proto.Uint64(st.GetTerm()),
+		LogTerm: proto.Uint64(st.GetTerm()),
 		Entries: []*raftpb.Entry{{Data: ctx}},
 		Context: confirmMark,
 	}})
@@ -139,14 +141,14 @@ func (n *Node) heardLast() uint64 {
 // Otherwise it stays silent, and the leader asks Raft's round instead.
 func (n *Node) confirmLead(p *partition, m *raftpb.Message) {
 	st := p.rn.BasicStatus()
-	if st.RaftState != raft.StateFollower || st.GetTerm() != m.GetTerm() || st.Lead != m.GetFrom() || len(m.GetEntries()) != 1 {
+	if st.RaftState != raft.StateFollower || st.GetTerm() != m.GetLogTerm() || st.Lead != m.GetFrom() || len(m.GetEntries()) != 1 {
 		return
 	}
 	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
 		Type:    raftpb.MessageType_MsgReadIndexResp.Enum(),
 		From:    proto.Uint64(n.cfg.NodeID),
 		To:      proto.Uint64(m.GetFrom()),
-		Term:    proto.Uint64(m.GetTerm()),
+		Term:    proto.Uint64(m.GetLogTerm()),
 		Entries: m.GetEntries(),
 		Context: confirmMark,
 	}})

@@ -213,7 +213,7 @@ func TestConfirmationOnlyFromAFollowerOfTheLeadersTerm(t *testing.T) {
 	for _, r := range requests {
 		tc.nodes[f].Deliver(r.from, []Envelope{{Partition: 0, Msg: &raftpb.Message{
 			Type: raftpb.MessageType_MsgReadIndex.Enum(), From: proto.Uint64(r.from), To: proto.Uint64(f),
-			Term: proto.Uint64(r.term), Entries: []*raftpb.Entry{{Data: ctx}}, Context: confirmMark,
+			LogTerm: proto.Uint64(r.term), Entries: []*raftpb.Entry{{Data: ctx}}, Context: confirmMark,
 		}}})
 		select {
 		case <-confirmed:
