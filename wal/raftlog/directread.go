@@ -109,14 +109,9 @@ func (n *Node) askConfirmation(p *partition, ctx []byte) bool {
 		p.confirming = map[uint64]confirmAsk{}
 	}
 	p.confirming[binary.LittleEndian.Uint64(ctx[4:])] = confirmAsk{ctx: ctx, index: st.GetCommit(), tick: n.ticks}
-	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
-		Type:    raftpb.MessageType_MsgReadIndex.Enum(),
-		From:    proto.Uint64(n.cfg.NodeID),
-		To:      proto.Uint64(to),
-		LogTerm: proto.Uint64(st.GetTerm()),
-		Entries: []*raftpb.Entry{{Data: ctx}},
-		Context: confirmMark,
-	}})
+	m := n.readMessage(raftpb.MessageType_MsgReadIndex, to, confirmMark, []*raftpb.Entry{{Data: ctx}})
+	m.LogTerm = proto.Uint64(st.GetTerm())
+	n.sendRead(p, m)
 	return true
 }
 
@@ -144,14 +139,9 @@ func (n *Node) confirmLead(p *partition, m *raftpb.Message) {
 	if st.RaftState != raft.StateFollower || st.GetTerm() != m.GetLogTerm() || st.Lead != m.GetFrom() || len(m.GetEntries()) != 1 {
 		return
 	}
-	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
-		Type:    raftpb.MessageType_MsgReadIndexResp.Enum(),
-		From:    proto.Uint64(n.cfg.NodeID),
-		To:      proto.Uint64(m.GetFrom()),
-		Term:    proto.Uint64(m.GetLogTerm()),
-		Entries: m.GetEntries(),
-		Context: confirmMark,
-	}})
+	resp := n.readMessage(raftpb.MessageType_MsgReadIndexResp, m.GetFrom(), confirmMark, m.GetEntries())
+	resp.Term = proto.Uint64(m.GetLogTerm())
+	n.sendRead(p, resp)
 }
 
 // leadConfirmed takes a follower's confirmation on the leader that asked:
@@ -205,13 +195,7 @@ func (n *Node) directReadLeader(p *partition) uint64 {
 // directReadRequest is the request for a read barrier with context ctx,
 // sent to leader.
 func (n *Node) directReadRequest(p *partition, leader uint64, ctx []byte) Envelope {
-	return Envelope{Partition: p.id, Msg: &raftpb.Message{
-		Type:    raftpb.MessageType_MsgReadIndex.Enum(),
-		From:    proto.Uint64(n.cfg.NodeID),
-		To:      proto.Uint64(leader),
-		Entries: []*raftpb.Entry{{Data: ctx}},
-		Context: directReadMark,
-	}}
+	return Envelope{Partition: p.id, Msg: n.readMessage(raftpb.MessageType_MsgReadIndex, leader, directReadMark, []*raftpb.Entry{{Data: ctx}})}
 }
 
 // answerDirectRead handles a direct read's request on this node: a leader
@@ -229,15 +213,9 @@ func (n *Node) answerDirectRead(p *partition, m *raftpb.Message) {
 		_ = p.rn.Step(m)
 		return
 	}
-	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: &raftpb.Message{
-		Type:    raftpb.MessageType_MsgReadIndexResp.Enum(),
-		From:    proto.Uint64(n.cfg.NodeID),
-		To:      proto.Uint64(m.GetFrom()),
-		Term:    proto.Uint64(st.GetTerm()),
-		Index:   proto.Uint64(st.GetCommit()),
-		Entries: m.GetEntries(),
-		Context: directReadMark,
-	}})
+	resp := n.readMessage(raftpb.MessageType_MsgReadIndexResp, m.GetFrom(), directReadMark, m.GetEntries())
+	resp.Term, resp.Index = proto.Uint64(st.GetTerm()), proto.Uint64(st.GetCommit())
+	n.sendRead(p, resp)
 }
 
 // directReadAnswered handles a leader's direct answer on the follower that
@@ -254,6 +232,38 @@ func (n *Node) directReadAnswered(p *partition, m *raftpb.Message) {
 		return
 	}
 	p.rn.ReadIndex(ctx)
+}
+
+// readMessage is a marked read request or answer from this node to to.
+func (n *Node) readMessage(typ raftpb.MessageType, to uint64, mark []byte, entries []*raftpb.Entry) *raftpb.Message {
+	return &raftpb.Message{Type: typ.Enum(), From: proto.Uint64(n.cfg.NodeID), To: proto.Uint64(to), Entries: entries, Context: mark}
+}
+
+// sendRead queues m of partition p for the round's send.
+func (n *Node) sendRead(p *partition, m *raftpb.Message) {
+	n.directOut = append(n.directOut, Envelope{Partition: p.id, Msg: m})
+}
+
+// stepMarkedRead handles a received message of this file's reads and
+// reports whether m was one; Raft never sees them.
+func (n *Node) stepMarkedRead(p *partition, m *raftpb.Message) bool {
+	request := m.GetType() == raftpb.MessageType_MsgReadIndex
+	if !request && m.GetType() != raftpb.MessageType_MsgReadIndexResp {
+		return false
+	}
+	switch {
+	case isDirectRead(m) && request:
+		n.answerDirectRead(p, m)
+	case isDirectRead(m):
+		n.directReadAnswered(p, m)
+	case isConfirm(m) && request:
+		n.confirmLead(p, m)
+	case isConfirm(m):
+		n.leadConfirmed(p, m)
+	default:
+		return false
+	}
+	return true
 }
 
 // takeDirectOut returns the direct reads' messages the loop has made since

@@ -19,6 +19,34 @@ func followerOf(tc *testCluster, lead uint64) uint64 {
 	return 0
 }
 
+// threeRoles returns partition 0's leader in a three-node tc, a follower,
+// and the other follower.
+func threeRoles(tc *testCluster) (lead, f, other uint64) {
+	lead = tc.leader(0)
+	f = followerOf(tc, lead)
+	for _, id := range tc.ids {
+		if id != lead && id != f {
+			other = id
+		}
+	}
+	return lead, f, other
+}
+
+// barrierHeld starts a read barrier on n and returns its result channel
+// with the request it sent, which the test's network held back on asked.
+func barrierHeld(t *testing.T, n *Node, asked <-chan *raftpb.Message, what string) (<-chan error, *raftpb.Message) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- n.ReadBarrier(0) }()
+	select {
+	case req := <-asked:
+		return done, req
+	case <-time.After(testWait):
+		t.Fatalf("%s: no read request sent", what)
+		return nil, nil
+	}
+}
+
 // barrierSeesEachWrite commits writes records to partition 0 one at a
 // time, and after each checks that a read barrier on node f returns with
 // the record applied there.
@@ -103,14 +131,7 @@ func TestLeaderReadsWithAFollowerGone(t *testing.T) {
 // standard way, which answers it.
 func TestDirectReadAnswerOnlyFromTheLeaderOfTheFollowersTerm(t *testing.T) {
 	tc := startCluster(t, 3, 1, 0)
-	lead := tc.leader(0)
-	f := followerOf(tc, lead)
-	other := uint64(0)
-	for _, id := range tc.ids {
-		if id != lead && id != f {
-			other = id
-		}
-	}
+	lead, f, other := threeRoles(tc)
 	n := tc.nodes[f]
 	asked := make(chan *raftpb.Message, 1)
 	tc.nw.mu.Lock()
@@ -138,14 +159,7 @@ func TestDirectReadAnswerOnlyFromTheLeaderOfTheFollowersTerm(t *testing.T) {
 	for i, fg := range forgeries {
 		rec := fmt.Sprintf("f%d", i)
 		tc.submitOK(0, rec)
-		done := make(chan error, 1)
-		go func() { done <- n.ReadBarrier(0) }()
-		var req *raftpb.Message
-		select {
-		case req = <-asked:
-		case <-time.After(testWait):
-			t.Fatalf("%s: the follower sent no direct read request", fg.name)
-		}
+		done, req := barrierHeld(t, n, asked, fg.name)
 		n.Deliver(fg.from, []Envelope{{Partition: 0, Msg: &raftpb.Message{
 			Type: raftpb.MessageType_MsgReadIndexResp.Enum(), From: proto.Uint64(fg.from), To: proto.Uint64(f),
 			Term: proto.Uint64(fg.term), Index: proto.Uint64(1), Entries: req.GetEntries(), Context: directReadMark,
@@ -172,14 +186,7 @@ func TestDirectReadAnswerOnlyFromTheLeaderOfTheFollowersTerm(t *testing.T) {
 // takes a confirmation only in its term, and otherwise asks Raft's round.
 func TestConfirmationOnlyFromAFollowerOfTheLeadersTerm(t *testing.T) {
 	tc := startCluster(t, 3, 1, 0)
-	lead := tc.leader(0)
-	f := followerOf(tc, lead)
-	other := uint64(0)
-	for _, id := range tc.ids {
-		if id != lead && id != f {
-			other = id
-		}
-	}
+	lead, f, other := threeRoles(tc)
 	term := tc.nodes[lead].parts[0].term.Load()
 	asked := make(chan *raftpb.Message, 16)
 	confirmed := make(chan *raftpb.Message, 16)
@@ -230,14 +237,7 @@ func TestConfirmationOnlyFromAFollowerOfTheLeadersTerm(t *testing.T) {
 	// The leader's own read: its request is held, and a confirmation in a
 	// later term is handed to it instead; it must ask Raft's round.
 	n := tc.nodes[lead]
-	done := make(chan error, 1)
-	go func() { done <- n.ReadBarrier(0) }()
-	var req *raftpb.Message
-	select {
-	case req = <-asked:
-	case <-time.After(testWait):
-		t.Fatalf("the leader sent no confirmation request")
-	}
+	done, req := barrierHeld(t, n, asked, "the leader's read")
 	n.Deliver(req.GetTo(), []Envelope{{Partition: 0, Msg: &raftpb.Message{
 		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), From: proto.Uint64(req.GetTo()), To: proto.Uint64(lead),
 		Term: proto.Uint64(term + 1), Entries: req.GetEntries(), Context: confirmMark,

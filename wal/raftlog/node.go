@@ -572,22 +572,7 @@ func (n *Node) step(in inbound) {
 			n.stats.SnapshotsReceived.Add(1)
 		}
 		p := n.parts[e.Partition]
-		if isDirectRead(e.Msg) {
-			switch e.Msg.GetType() {
-			case raftpb.MessageType_MsgReadIndex:
-				n.answerDirectRead(p, e.Msg)
-			case raftpb.MessageType_MsgReadIndexResp:
-				n.directReadAnswered(p, e.Msg)
-			}
-			continue
-		}
-		if isConfirm(e.Msg) {
-			switch e.Msg.GetType() {
-			case raftpb.MessageType_MsgReadIndex:
-				n.confirmLead(p, e.Msg)
-			case raftpb.MessageType_MsgReadIndexResp:
-				n.leadConfirmed(p, e.Msg)
-			}
+		if n.stepMarkedRead(p, e.Msg) {
 			continue
 		}
 		// An error here is a message for a stale term or a peer Raft does
