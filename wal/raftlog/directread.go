@@ -2,7 +2,6 @@ package raftlog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -79,7 +78,7 @@ type confirmAsk struct {
 // to readReturned either way.
 func (n *Node) readIndex(p *partition, ctx []byte) {
 	if lead := n.directReadLeader(p); lead != raft.None {
-		n.directOut = append(n.directOut, n.directReadRequest(p, lead, ctx))
+		n.sendRead(p, n.readMessage(raftpb.MessageType_MsgReadIndex, lead, directReadMark, []*raftpb.Entry{{Data: ctx}}))
 		return
 	}
 	if n.askConfirmation(p, ctx) {
@@ -91,14 +90,12 @@ func (n *Node) readIndex(p *partition, ctx []byte) {
 // askConfirmation sends a leader's confirmation request for a read barrier
 // to the follower it heard from last, and reports whether it did.
 func (n *Node) askConfirmation(p *partition, ctx []byte) bool {
-	if !n.twoAreAMajority() || len(ctx) != 12 {
+	id, ok := readID(ctx)
+	if !ok || !n.twoAreAMajority() {
 		return false
 	}
-	st := p.rn.BasicStatus()
-	if st.RaftState != raft.StateLeader {
-		return false
-	}
-	if t, err := p.ms.Term(st.GetCommit()); err != nil || t != st.GetTerm() {
+	term, commit, ok := leaderIndex(p)
+	if !ok {
 		return false
 	}
 	to := n.heardLast()
@@ -108,11 +105,25 @@ func (n *Node) askConfirmation(p *partition, ctx []byte) bool {
 	if p.confirming == nil {
 		p.confirming = map[uint64]confirmAsk{}
 	}
-	p.confirming[binary.LittleEndian.Uint64(ctx[4:])] = confirmAsk{ctx: ctx, index: st.GetCommit(), tick: n.ticks}
+	p.confirming[id] = confirmAsk{ctx: ctx, index: commit, tick: n.ticks}
 	m := n.readMessage(raftpb.MessageType_MsgReadIndex, to, confirmMark, []*raftpb.Entry{{Data: ctx}})
-	m.LogTerm = proto.Uint64(st.GetTerm())
+	m.LogTerm = proto.Uint64(term)
 	n.sendRead(p, m)
 	return true
+}
+
+// leaderIndex returns p's term and commit index when this node leads p and
+// has committed an entry of its term (before that, a new leader's commit
+// index may lag entries of earlier terms; Raft's ReadIndex waits too).
+func leaderIndex(p *partition) (term, commit uint64, ok bool) {
+	st := p.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return 0, 0, false
+	}
+	if t, err := p.ms.Term(st.GetCommit()); err != nil || t != st.GetTerm() {
+		return 0, 0, false
+	}
+	return st.GetTerm(), st.GetCommit(), true
 }
 
 // heardLast returns the peer whose message reached this node last within
@@ -147,10 +158,13 @@ func (n *Node) confirmLead(p *partition, m *raftpb.Message) {
 // leadConfirmed takes a follower's confirmation on the leader that asked:
 // the read waits for the index noted when it was asked.
 func (n *Node) leadConfirmed(p *partition, m *raftpb.Message) {
-	if len(m.GetEntries()) != 1 || len(m.GetEntries()[0].GetData()) != 12 {
+	if len(m.GetEntries()) != 1 {
 		return
 	}
-	id := binary.LittleEndian.Uint64(m.GetEntries()[0].GetData()[4:])
+	id, ok := readID(m.GetEntries()[0].GetData())
+	if !ok {
+		return
+	}
 	a, ok := p.confirming[id]
 	if !ok {
 		return // asked again by Raft's round already
@@ -165,7 +179,7 @@ func (n *Node) leadConfirmed(p *partition, m *raftpb.Message) {
 }
 
 // retryConfirmations asks Raft's round for the leader's read barriers
-// whose confirmation has not come for a whole tick.
+// whose confirmation has not come within two ticks.
 func (n *Node) retryConfirmations() {
 	for _, p := range n.parts {
 		for id, a := range p.confirming {
@@ -192,29 +206,17 @@ func (n *Node) directReadLeader(p *partition) uint64 {
 	return st.Lead
 }
 
-// directReadRequest is the request for a read barrier with context ctx,
-// sent to leader.
-func (n *Node) directReadRequest(p *partition, leader uint64, ctx []byte) Envelope {
-	return Envelope{Partition: p.id, Msg: n.readMessage(raftpb.MessageType_MsgReadIndex, leader, directReadMark, []*raftpb.Entry{{Data: ctx}})}
-}
-
 // answerDirectRead handles a direct read's request on this node: a leader
 // that has committed an entry of its term answers with that term and its
 // commit index; any other node hands the request to Raft.
 func (n *Node) answerDirectRead(p *partition, m *raftpb.Message) {
-	st := p.rn.BasicStatus()
-	if st.RaftState != raft.StateLeader || len(m.GetEntries()) != 1 {
-		_ = p.rn.Step(m)
-		return
-	}
-	if t, err := p.ms.Term(st.GetCommit()); err != nil || t != st.GetTerm() {
-		// A new leader's commit index may lag entries of earlier terms
-		// until its own first entry commits (Raft's ReadIndex waits too).
+	term, commit, ok := leaderIndex(p)
+	if !ok || len(m.GetEntries()) != 1 {
 		_ = p.rn.Step(m)
 		return
 	}
 	resp := n.readMessage(raftpb.MessageType_MsgReadIndexResp, m.GetFrom(), directReadMark, m.GetEntries())
-	resp.Term, resp.Index = proto.Uint64(st.GetTerm()), proto.Uint64(st.GetCommit())
+	resp.Term, resp.Index = proto.Uint64(term), proto.Uint64(commit)
 	n.sendRead(p, resp)
 }
 

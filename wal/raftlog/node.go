@@ -279,7 +279,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg: cfg, log: cfg.Logger, wlog: wlog,
 		recvc: make(chan inbound, inboundBatchesMax), kick: make(chan struct{}, 1),
 		snapc: make(chan snapResult, cfg.Partitions), stop: make(chan struct{}), stopped: make(chan struct{}),
-		failed: make(chan struct{}),
+		failed: make(chan struct{}), heard: map[uint64]time.Time{},
 	}
 	for i := 0; i < cfg.Partitions; i++ {
 		p, err := n.openPartition(uint32(i), &disk[i])
@@ -549,7 +549,9 @@ func (n *Node) step(in inbound) {
 			return
 		}
 		if isDirectRead(in.dropped.Msg) || isConfirm(in.dropped.Msg) {
-			return // not Raft's: its read group times out, as a lost ReadIndex does
+			// Not Raft's: a lost confirmation is asked again after two
+			// ticks, a lost direct read times out as a lost ReadIndex does.
+			return
 		}
 		p := n.parts[in.dropped.Partition]
 		p.rn.ReportUnreachable(in.to)
@@ -559,9 +561,6 @@ func (n *Node) step(in inbound) {
 		return
 	}
 	if len(in.envs) > 0 && in.envs[0].Msg != nil {
-		if n.heard == nil {
-			n.heard = map[uint64]time.Time{}
-		}
 		n.heard[in.envs[0].Msg.GetFrom()] = time.Now()
 	}
 	for _, e := range in.envs {
@@ -1059,6 +1058,15 @@ func readCtx(partition uint32, id uint64) []byte {
 	return binary.LittleEndian.AppendUint64(b, id)
 }
 
+// readID is the request id in a context readCtx made; ok false for any
+// other bytes.
+func readID(ctx []byte) (id uint64, ok bool) {
+	if len(ctx) != 12 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(ctx[4:]), true
+}
+
 // askReads sends one ReadIndex request for the ReadBarrier callers that
 // arrived since the last round.
 func (n *Node) askReads(p *partition) {
@@ -1087,10 +1095,10 @@ const readGroupsAskedMax = 1
 // readReturned takes the index a read request of p must wait for, from
 // Raft's ReadState or, direct, from directread.go's shorter rounds.
 func (n *Node) readReturned(p *partition, rs raft.ReadState, direct bool) {
-	if len(rs.RequestCtx) != 12 {
+	id, ok := readID(rs.RequestCtx)
+	if !ok {
 		return
 	}
-	id := binary.LittleEndian.Uint64(rs.RequestCtx[4:])
 	if j := p.journal; j != nil && j.readReturned(id, rs.Index) {
 		return
 	}
